@@ -1,0 +1,392 @@
+//! [`Timestamp`]: an instant in UTC with microsecond precision, parsed from and
+//! written as RFC 3339.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Microseconds in one second.
+const MICROS_PER_SEC: i64 = 1_000_000;
+/// Microseconds in one day.
+const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SEC;
+/// `0000-01-01T00:00:00Z` in microseconds since the Unix epoch.
+const MIN_MICROS: i64 = -62_167_219_200 * MICROS_PER_SEC;
+/// `9999-12-31T23:59:59.999999Z` in microseconds since the Unix epoch.
+const MAX_MICROS: i64 = 253_402_300_800 * MICROS_PER_SEC - 1;
+
+/// An instant in UTC with microsecond precision, between the years 0000 and 9999.
+///
+/// Calls carry four of them (`timestamp`, `originalTimestamp`, `sentAt`, `receivedAt`).
+/// They are parsed from RFC 3339 text with any offset, kept as microseconds since the
+/// Unix epoch, and always written in UTC with a `Z` suffix: with millisecond precision,
+/// or microsecond precision when the value has a sub-millisecond part. Digits beyond the
+/// microsecond are truncated. A leap second (`:60`) is read as the first instant of the
+/// next minute.
+///
+/// ```
+/// use cdp_calls::Timestamp;
+///
+/// let t: Timestamp = "2026-11-22T11:00:00.5+01:00".parse()?;
+/// assert_eq!(t.to_string(), "2026-11-22T10:00:00.500Z");
+/// assert_eq!(t.as_micros(), 1_795_341_600_500_000);
+/// # Ok::<(), cdp_calls::TimestampError>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+/// Why a text is not an RFC 3339 timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimestampError {
+    /// The text does not have the shape `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
+    #[error("expected an RFC 3339 timestamp like 2026-11-22T10:00:00.000Z")]
+    Shape,
+    /// A date or time part is out of range (month 13, February 30, hour 24, …).
+    #[error("{part} is out of range")]
+    OutOfRange {
+        /// The part at fault: `month`, `day`, `hour`, `minute`, `second` or `offset`.
+        part: &'static str,
+    },
+    /// The instant falls outside the years 0000 to 9999 once moved to UTC.
+    #[error("the instant is outside the years 0000 to 9999")]
+    Year,
+}
+
+impl Timestamp {
+    /// The earliest representable instant, `0000-01-01T00:00:00Z`.
+    pub const MIN: Timestamp = Timestamp(MIN_MICROS);
+    /// The latest representable instant, `9999-12-31T23:59:59.999999Z`.
+    pub const MAX: Timestamp = Timestamp(MAX_MICROS);
+    /// The Unix epoch, `1970-01-01T00:00:00Z`.
+    pub const UNIX_EPOCH: Timestamp = Timestamp(0);
+
+    /// The instant `micros` microseconds after the Unix epoch, if it lies within the
+    /// years 0000 to 9999.
+    pub const fn from_micros(micros: i64) -> Option<Timestamp> {
+        if micros >= MIN_MICROS && micros <= MAX_MICROS { Some(Timestamp(micros)) } else { None }
+    }
+
+    /// The instant `millis` milliseconds after the Unix epoch, if representable.
+    pub fn from_millis(millis: i64) -> Option<Timestamp> {
+        millis.checked_mul(1000).and_then(Timestamp::from_micros)
+    }
+
+    /// The instant `secs` seconds after the Unix epoch, if representable.
+    pub fn from_secs(secs: i64) -> Option<Timestamp> {
+        secs.checked_mul(MICROS_PER_SEC).and_then(Timestamp::from_micros)
+    }
+
+    /// Microseconds since the Unix epoch (negative before 1970).
+    pub const fn as_micros(self) -> i64 {
+        self.0
+    }
+
+    /// Whole milliseconds since the Unix epoch, rounded towards negative infinity.
+    pub const fn as_millis(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
+    /// Whole seconds since the Unix epoch, rounded towards negative infinity.
+    pub const fn as_secs(self) -> i64 {
+        self.0.div_euclid(MICROS_PER_SEC)
+    }
+
+    /// The current wall-clock time.
+    pub fn now() -> Timestamp {
+        Timestamp::from(SystemTime::now())
+    }
+
+    /// `self + micros`, if representable.
+    pub fn checked_add_micros(self, micros: i64) -> Option<Timestamp> {
+        self.0.checked_add(micros).and_then(Timestamp::from_micros)
+    }
+
+    /// The signed distance `self - earlier` in microseconds.
+    pub const fn micros_since(self, earlier: Timestamp) -> i64 {
+        // Both lie within ±2.6e17, so the difference cannot overflow.
+        self.0 - earlier.0
+    }
+
+    /// Parses RFC 3339 text: `YYYY-MM-DD`, `T` (or `t` or a space), `HH:MM:SS`, an
+    /// optional fraction of any length, then `Z`, `z` or `±HH:MM`.
+    pub fn parse_rfc3339(text: &str) -> Result<Timestamp, TimestampError> {
+        parse(text.as_bytes())
+    }
+
+    /// Writes the RFC 3339 UTC text into `buf` and returns it: 24 bytes
+    /// (`2026-11-22T10:00:00.000Z`), or 27 when the value has a sub-millisecond part.
+    pub fn format_into(self, buf: &mut [u8; 27]) -> &str {
+        let days = self.0.div_euclid(MICROS_PER_DAY);
+        let in_day = self.0.rem_euclid(MICROS_PER_DAY);
+        let (year, month, day) = civil_from_days(days);
+        let secs = in_day / MICROS_PER_SEC;
+        let micros = in_day % MICROS_PER_SEC;
+        let fields: [(usize, i64, usize); 7] = [
+            (0, year, 4),
+            (5, month, 2),
+            (8, day, 2),
+            (11, secs / 3600, 2),
+            (14, secs / 60 % 60, 2),
+            (17, secs % 60, 2),
+            (20, micros, 6),
+        ];
+        *buf = *b"0000-00-00T00:00:00.000000Z";
+        for (at, value, width) in fields {
+            let mut v = value;
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        }
+        let len = if micros % 1000 == 0 { 23 } else { 26 };
+        buf[len] = b'Z';
+        std::str::from_utf8(&buf[..=len]).expect("ASCII digits and punctuation")
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.format_into(&mut [0; 27]))
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = TimestampError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Timestamp::parse_rfc3339(s)
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    /// Converts, saturating at [`Timestamp::MIN`] and [`Timestamp::MAX`].
+    fn from(t: SystemTime) -> Timestamp {
+        let micros = match t.duration_since(UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_micros()).unwrap_or(i64::MAX),
+            Err(e) => i64::try_from(e.duration().as_micros()).map_or(i64::MIN, |m| -m),
+        };
+        Timestamp(micros.clamp(MIN_MICROS, MAX_MICROS))
+    }
+}
+
+impl From<Timestamp> for SystemTime {
+    fn from(t: Timestamp) -> SystemTime {
+        let abs = std::time::Duration::from_micros(t.0.unsigned_abs());
+        if t.0 >= 0 { UNIX_EPOCH + abs } else { UNIX_EPOCH - abs }
+    }
+}
+
+impl From<chrono::DateTime<chrono::Utc>> for Timestamp {
+    /// Converts, truncating to the microsecond and saturating at the year bounds.
+    fn from(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
+        Timestamp(t.timestamp_micros().clamp(MIN_MICROS, MAX_MICROS))
+    }
+}
+
+impl From<Timestamp> for chrono::DateTime<chrono::Utc> {
+    fn from(t: Timestamp) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_micros(t.0).expect("years 0000-9999 fit chrono's range")
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day count since 1970-01-01 (inverse of [`days_from_civil`]).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Reads `n` ASCII digits at `at` as a number.
+fn digits(b: &[u8], at: usize, n: usize) -> Result<i64, TimestampError> {
+    let field = b.get(at..at + n).ok_or(TimestampError::Shape)?;
+    field.iter().try_fold(0i64, |acc, &c| {
+        if c.is_ascii_digit() { Ok(acc * 10 + i64::from(c - b'0')) } else { Err(TimestampError::Shape) }
+    })
+}
+
+fn expect(b: &[u8], at: usize, what: &[u8]) -> Result<(), TimestampError> {
+    match b.get(at) {
+        Some(c) if what.contains(c) => Ok(()),
+        _ => Err(TimestampError::Shape),
+    }
+}
+
+fn parse(b: &[u8]) -> Result<Timestamp, TimestampError> {
+    let year = digits(b, 0, 4)?;
+    expect(b, 4, b"-")?;
+    let month = digits(b, 5, 2)?;
+    expect(b, 7, b"-")?;
+    let day = digits(b, 8, 2)?;
+    expect(b, 10, b"Tt ")?;
+    let hour = digits(b, 11, 2)?;
+    expect(b, 13, b":")?;
+    let minute = digits(b, 14, 2)?;
+    expect(b, 16, b":")?;
+    let second = digits(b, 17, 2)?;
+    let mut at = 19;
+    let mut micros = 0i64;
+    if b.get(at) == Some(&b'.') {
+        at += 1;
+        let start = at;
+        while let Some(c) = b.get(at).filter(|c| c.is_ascii_digit()) {
+            if at - start < 6 {
+                micros = micros * 10 + i64::from(c - b'0');
+            }
+            at += 1;
+        }
+        let n = at - start;
+        if n == 0 {
+            return Err(TimestampError::Shape);
+        }
+        for _ in n..6 {
+            micros *= 10;
+        }
+    }
+    let offset_secs = match b.get(at) {
+        Some(b'Z' | b'z') if b.len() == at + 1 => 0,
+        Some(&sign @ (b'+' | b'-')) if b.len() == at + 6 => {
+            let oh = digits(b, at + 1, 2)?;
+            expect(b, at + 3, b":")?;
+            let om = digits(b, at + 4, 2)?;
+            if oh > 23 || om > 59 {
+                return Err(TimestampError::OutOfRange { part: "offset" });
+            }
+            let secs = oh * 3600 + om * 60;
+            if sign == b'+' { secs } else { -secs }
+        }
+        _ => return Err(TimestampError::Shape),
+    };
+    let checks = [
+        ("month", (1..=12).contains(&month)),
+        ("day", day >= 1 && month <= 12 && day <= days_in_month(year, month)),
+        ("hour", hour <= 23),
+        ("minute", minute <= 59),
+        ("second", second <= 60),
+    ];
+    if let Some((part, _)) = checks.iter().find(|(_, ok)| !ok) {
+        return Err(TimestampError::OutOfRange { part });
+    }
+    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    Timestamp::from_micros(secs * MICROS_PER_SEC + micros).ok_or(TimestampError::Year)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_formats_utc_with_millis_or_micros() {
+        let cases = [
+            ("2026-11-22T10:00:00Z", "2026-11-22T10:00:00.000Z"),
+            ("2026-11-22T10:00:00.1Z", "2026-11-22T10:00:00.100Z"),
+            ("2026-11-22T10:00:00.123456789Z", "2026-11-22T10:00:00.123456Z"),
+            ("2026-11-22t10:00:00.000001z", "2026-11-22T10:00:00.000001Z"),
+            ("2026-11-22 12:30:00+02:30", "2026-11-22T10:00:00.000Z"),
+            ("2026-01-01T00:30:00-01:00", "2026-01-01T01:30:00.000Z"),
+            ("2024-02-29T23:59:59.999Z", "2024-02-29T23:59:59.999Z"),
+            ("1969-12-31T23:59:59.999999Z", "1969-12-31T23:59:59.999999Z"),
+            ("0000-01-01T00:00:00Z", "0000-01-01T00:00:00.000Z"),
+            ("9999-12-31T23:59:59.999999Z", "9999-12-31T23:59:59.999999Z"),
+            ("2016-12-31T23:59:60Z", "2017-01-01T00:00:00.000Z"),
+        ];
+        for (input, want) in cases {
+            let t: Timestamp = input.parse().unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(t.to_string(), want, "{input}");
+            assert_eq!(want.parse::<Timestamp>(), Ok(t), "{want} reparses");
+        }
+    }
+
+    #[test]
+    fn agrees_with_chrono() {
+        for text in ["2026-11-22T10:00:00.123Z", "1901-03-04T05:06:07.000008+09:00"] {
+            let ours: Timestamp = text.parse().unwrap();
+            let theirs = chrono::DateTime::parse_from_rfc3339(text).unwrap();
+            assert_eq!(ours.as_micros(), theirs.timestamp_micros(), "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_text_with_a_reason() {
+        use TimestampError::*;
+        let cases = [
+            ("", Shape),
+            ("2026-11-22", Shape),
+            ("2026-11-22T10:00:00", Shape),
+            ("2026-11-22T10:00:00.Z", Shape),
+            ("2026-11-22T10:00:00Zjunk", Shape),
+            ("2026-11-22T10:00:00+0100", Shape),
+            ("1795341600", Shape),
+            ("2026-13-01T00:00:00Z", OutOfRange { part: "month" }),
+            ("2025-02-29T00:00:00Z", OutOfRange { part: "day" }),
+            ("2026-11-22T24:00:00Z", OutOfRange { part: "hour" }),
+            ("2026-11-22T10:60:00Z", OutOfRange { part: "minute" }),
+            ("2026-11-22T10:00:61Z", OutOfRange { part: "second" }),
+            ("2026-11-22T10:00:00+24:00", OutOfRange { part: "offset" }),
+            ("0000-01-01T00:00:00+01:00", Year),
+            ("9999-12-31T23:59:59-01:00", Year),
+        ];
+        for (input, want) in cases {
+            assert_eq!(input.parse::<Timestamp>(), Err(want), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn converts_to_and_from_system_time_and_chrono() {
+        let t: Timestamp = "2026-11-22T10:00:00.000123Z".parse().unwrap();
+        assert_eq!(Timestamp::from(SystemTime::from(t)), t);
+        let c: chrono::DateTime<chrono::Utc> = t.into();
+        assert_eq!(Timestamp::from(c), t);
+        let before: Timestamp = "1960-01-01T00:00:00.5Z".parse().unwrap();
+        assert_eq!(Timestamp::from(SystemTime::from(before)), before);
+        assert_eq!(before.as_secs(), -315_619_200);
+        assert_eq!(before.as_millis(), -315_619_199_500);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn format_then_parse_is_identity(micros in MIN_MICROS..=MAX_MICROS) {
+            let t = Timestamp::from_micros(micros).unwrap();
+            proptest::prop_assert_eq!(t.to_string().parse::<Timestamp>(), Ok(t));
+            let c: chrono::DateTime<chrono::Utc> = t.into();
+            proptest::prop_assert_eq!(c.timestamp_micros(), micros);
+        }
+
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,40}") {
+            let _ = s.parse::<Timestamp>();
+        }
+    }
+}
