@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use serde_json::value::RawValue;
-
 use crate::{JsonObject, Timestamp};
 
 /// The six call types of the Segment spec.
@@ -171,31 +169,54 @@ macro_rules! body_from {
 }
 body_from!(Identify, Track, Page, Screen, Group, Alias);
 
-/// Unknown top-level fields of a call, kept as raw JSON and passed through unchanged.
+/// Unknown top-level fields of a call, kept as compact raw JSON text and passed
+/// through unchanged.
 ///
 /// Keys are kept in sorted order, so a call always serialises the same way; when a
 /// key appears twice in the input, the last value wins.
-#[derive(Clone, Default)]
-pub struct Extra(pub(crate) BTreeMap<String, Box<RawValue>>);
+///
+/// ```
+/// use cdp_calls::Call;
+///
+/// let mut call = Call::parse_json(r#"{"type":"identify","userId":"u1","version": [1, 2]}"#)?;
+/// assert_eq!(call.extra.get("version"), Some("[1,2]"));
+/// call.extra.insert_json("channel", r#""server""#)?;
+/// assert_eq!(call.to_json(), r#"{"type":"identify","userId":"u1","channel":"server","version":[1,2]}"#);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Extra(pub(crate) BTreeMap<String, Box<str>>);
 
 impl Extra {
-    /// The raw JSON value of `key`.
-    pub fn get(&self, key: &str) -> Option<&RawValue> {
+    /// The raw JSON text of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(|v| &**v)
     }
 
-    /// Sets `key` to a raw JSON value, returning the value it replaces.
-    pub fn insert(&mut self, key: String, value: Box<RawValue>) -> Option<Box<RawValue>> {
-        self.0.insert(key, value)
+    /// Sets `key` to the JSON value in `json` (validated and compacted), returning
+    /// the raw text it replaces.
+    pub fn insert_json(
+        &mut self,
+        key: impl Into<String>,
+        json: &str,
+    ) -> Result<Option<Box<str>>, serde_json::Error> {
+        let raw: &serde_json::value::RawValue = serde_json::from_str(json)?;
+        let text = crate::json::compact_cow(raw.get()).into_owned().into_boxed_str();
+        Ok(self.0.insert(key.into(), text))
     }
 
-    /// Removes `key`.
-    pub fn remove(&mut self, key: &str) -> Option<Box<RawValue>> {
+    /// Sets `key` to a JSON value, returning the raw text it replaces.
+    pub fn insert_value(&mut self, key: impl Into<String>, value: &serde_json::Value) -> Option<Box<str>> {
+        self.0.insert(key.into(), value.to_string().into_boxed_str())
+    }
+
+    /// Removes `key`, returning its raw JSON text.
+    pub fn remove(&mut self, key: &str) -> Option<Box<str>> {
         self.0.remove(key)
     }
 
-    /// The fields in key order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &RawValue)> {
+    /// The fields in key order, values as raw JSON text.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), &**v))
     }
 
@@ -210,18 +231,9 @@ impl Extra {
     }
 }
 
-impl PartialEq for Extra {
-    fn eq(&self, other: &Extra) -> bool {
-        self.0.len() == other.0.len()
-            && self.iter().zip(other.iter()).all(|((ka, va), (kb, vb))| ka == kb && va.get() == vb.get())
-    }
-}
-
-impl Eq for Extra {}
-
 impl fmt::Debug for Extra {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.iter().map(|(k, v)| (k, v.get()))).finish()
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 

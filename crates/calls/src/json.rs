@@ -1,5 +1,6 @@
 //! [`JsonObject`]: a nested JSON object kept as compact text.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -21,8 +22,8 @@ use serde_json::value::RawValue;
 /// assert!(JsonObject::from_json("[1, 2]").is_err());
 /// # Ok::<(), cdp_calls::JsonObjectError>(())
 /// ```
-#[derive(Clone)]
-pub struct JsonObject(Box<RawValue>);
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct JsonObject(Box<str>);
 
 /// Why a text is not a JSON object.
 #[derive(Debug, thiserror::Error)]
@@ -42,30 +43,31 @@ pub enum JsonObjectError {
 impl JsonObject {
     /// Parses and compacts a JSON object.
     pub fn from_json(text: &str) -> Result<JsonObject, JsonObjectError> {
-        let raw: Box<RawValue> = serde_json::from_str(text).map_err(JsonObjectError::Syntax)?;
+        let raw: &RawValue = serde_json::from_str(text).map_err(JsonObjectError::Syntax)?;
         JsonObject::from_raw(raw)
     }
 
     /// Wraps an already parsed raw JSON value, compacting it if needed.
-    pub fn from_raw(raw: Box<RawValue>) -> Result<JsonObject, JsonObjectError> {
+    pub fn from_raw(raw: &RawValue) -> Result<JsonObject, JsonObjectError> {
         match json_kind(raw.get()) {
-            "object" => Ok(JsonObject(compact_raw(raw))),
+            "object" => Ok(JsonObject::from_valid(compact_cow(raw.get()))),
             found => Err(JsonObjectError::NotAnObject { found }),
         }
     }
 
+    /// Wraps text known to be a compact, valid JSON object.
+    pub(crate) fn from_valid(text: Cow<'_, str>) -> JsonObject {
+        debug_assert_eq!(json_kind(&text), "object");
+        JsonObject(text.into_owned().into_boxed_str())
+    }
+
     /// An empty object, `{}`.
     pub fn empty() -> JsonObject {
-        JsonObject(RawValue::from_string("{}".to_owned()).expect("valid JSON"))
+        JsonObject("{}".into())
     }
 
     /// The compact JSON text of the object.
     pub fn as_str(&self) -> &str {
-        self.0.get()
-    }
-
-    /// The object as a raw JSON value.
-    pub fn as_raw(&self) -> &RawValue {
         &self.0
     }
 
@@ -77,19 +79,19 @@ impl JsonObject {
     /// Looks up the value at a dotted path of keys (`device.token`), as raw JSON text.
     ///
     /// This parses the object, so keep it off hot paths; the last duplicate key wins.
-    pub fn lookup(&self, path: &str) -> Option<Box<RawValue>> {
-        let mut current: Box<RawValue> = self.0.clone();
+    pub fn lookup(&self, path: &str) -> Option<String> {
+        let mut current: &RawValue = serde_json::from_str(self.as_str()).ok()?;
         for key in path.split('.') {
-            let mut map: std::collections::HashMap<String, Box<RawValue>> =
+            let mut map: std::collections::HashMap<Cow<'_, str>, &RawValue> =
                 serde_json::from_str(current.get()).ok()?;
             current = map.remove(key)?;
         }
-        Some(current)
+        Some(current.get().to_owned())
     }
 
     /// The size in bytes of the compact JSON text.
     pub fn len(&self) -> usize {
-        self.as_str().len()
+        self.0.len()
     }
 
     /// True for `{}`.
@@ -102,19 +104,12 @@ impl TryFrom<serde_json::Value> for JsonObject {
     type Error = JsonObjectError;
 
     fn try_from(value: serde_json::Value) -> Result<Self, Self::Error> {
-        let raw = serde_json::value::to_raw_value(&value).map_err(JsonObjectError::Syntax)?;
-        JsonObject::from_raw(raw)
+        match value {
+            serde_json::Value::Object(_) => Ok(JsonObject(value.to_string().into_boxed_str())),
+            other => Err(JsonObjectError::NotAnObject { found: json_kind(&other.to_string()) }),
+        }
     }
 }
-
-impl PartialEq for JsonObject {
-    /// Compares the compact texts: equal text means equal JSON.
-    fn eq(&self, other: &JsonObject) -> bool {
-        self.as_str() == other.as_str()
-    }
-}
-
-impl Eq for JsonObject {}
 
 impl fmt::Debug for JsonObject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -128,16 +123,29 @@ impl fmt::Display for JsonObject {
     }
 }
 
+/// serde_json's marker for a value to be written as raw JSON text. It is how
+/// `serde_json::value::RawValue` serialises itself; other serializers see a struct
+/// with one string field, exactly as they would for a `RawValue`.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// Serialises valid JSON text so that serde_json writes it as is.
+pub(crate) fn serialize_raw<S: Serializer>(json: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut s = serializer.serialize_struct(RAW_VALUE_TOKEN, 1)?;
+    s.serialize_field(RAW_VALUE_TOKEN, json)?;
+    s.end()
+}
+
 impl Serialize for JsonObject {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        serialize_raw(&self.0, serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for JsonObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(deserializer)?;
-        JsonObject::from_raw(raw).map_err(serde::de::Error::custom)
+        JsonObject::from_raw(&raw).map_err(serde::de::Error::custom)
     }
 }
 
@@ -153,11 +161,11 @@ pub(crate) fn json_kind(text: &str) -> &'static str {
     }
 }
 
-/// Returns the raw value with all white space outside strings removed.
-pub(crate) fn compact_raw(raw: Box<RawValue>) -> Box<RawValue> {
-    match compact(raw.get()) {
-        None => raw,
-        Some(text) => RawValue::from_string(text).expect("compacting keeps JSON valid"),
+/// Valid JSON text with all white space outside strings removed.
+pub(crate) fn compact_cow(text: &str) -> Cow<'_, str> {
+    match compact(text) {
+        None => Cow::Borrowed(text),
+        Some(compacted) => Cow::Owned(compacted),
     }
 }
 
@@ -240,8 +248,8 @@ mod tests {
     #[test]
     fn looks_up_dotted_paths() {
         let obj = JsonObject::from_json(r#"{"device":{"token":"abc","n":1},"x":2}"#).unwrap();
-        assert_eq!(obj.lookup("device.token").unwrap().get(), r#""abc""#);
-        assert_eq!(obj.lookup("x").unwrap().get(), "2");
+        assert_eq!(obj.lookup("device.token").unwrap(), r#""abc""#);
+        assert_eq!(obj.lookup("x").unwrap(), "2");
         assert!(obj.lookup("device.missing").is_none());
         assert!(obj.lookup("x.y").is_none());
     }

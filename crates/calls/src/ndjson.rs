@@ -145,26 +145,42 @@ impl<R: BufRead> CallReader<R> {
         }
     }
 
-    fn parse(&self, len: usize) -> Result<Option<Call>, LineErrorKind> {
-        if len > MAX_LINE_BYTES {
-            return Err(CallError::TooLarge { bytes: len, limit: MAX_CALL_BYTES }.into());
+    /// The next line, parsed. Lines that lie whole in the input's buffer are parsed
+    /// in place; others are gathered into `buf` first.
+    fn next_line(&mut self) -> io::Result<Option<Result<Option<Call>, LineErrorKind>>> {
+        let fill = self.fill;
+        let chunk = loop {
+            match self.input.fill_buf() {
+                Ok(chunk) => break chunk,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        if let Some(end) = memchr::memchr(b'\n', chunk) {
+            let parsed = parse_line(&chunk[..end], end, fill);
+            self.input.consume(end + 1);
+            return Ok(Some(parsed));
         }
-        let mut bytes = &self.buf[..];
-        if let Some(rest) = bytes.strip_suffix(b"\r") {
-            bytes = rest;
-        }
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| LineErrorKind::InvalidUtf8 { byte: e.valid_up_to() + 1 })?;
-        if text.trim().is_empty() {
-            return Ok(None);
-        }
-        let mut call = Call::parse_json(text)?;
-        if let Fill::Missing(now) = self.fill {
-            call.fill_missing(now);
-        }
-        call.validate()?;
-        Ok(Some(call))
+        Ok(self.read_line()?.map(|len| parse_line(&self.buf, len, fill)))
     }
+}
+
+/// Parses one line of `len` bytes (of which `bytes` were kept).
+fn parse_line(bytes: &[u8], len: usize, fill: Fill) -> Result<Option<Call>, LineErrorKind> {
+    if len > MAX_LINE_BYTES {
+        return Err(CallError::TooLarge { bytes: len, limit: MAX_CALL_BYTES }.into());
+    }
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    let text = std::str::from_utf8(bytes).map_err(|e| LineErrorKind::InvalidUtf8 { byte: e.valid_up_to() + 1 })?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let mut call = Call::parse_json(text)?;
+    if let Fill::Missing(now) = fill {
+        call.fill_missing(now);
+    }
+    call.validate()?;
+    Ok(Some(call))
 }
 
 impl<R: BufRead> Iterator for CallReader<R> {
@@ -172,8 +188,8 @@ impl<R: BufRead> Iterator for CallReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
-            let len = match self.read_line() {
-                Ok(Some(len)) => len,
+            let parsed = match self.next_line() {
+                Ok(Some(parsed)) => parsed,
                 Ok(None) => {
                     self.done = true;
                     return None;
@@ -184,7 +200,7 @@ impl<R: BufRead> Iterator for CallReader<R> {
                 }
             };
             self.line += 1;
-            match self.parse(len) {
+            match parsed {
                 Ok(Some(call)) => return Some(Ok(call)),
                 Ok(None) => continue,
                 Err(kind) => return Some(Err(LineError { line: self.line, kind })),

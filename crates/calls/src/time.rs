@@ -119,30 +119,40 @@ impl Timestamp {
         let days = self.0.div_euclid(MICROS_PER_DAY);
         let in_day = self.0.rem_euclid(MICROS_PER_DAY);
         let (year, month, day) = civil_from_days(days);
-        let secs = in_day / MICROS_PER_SEC;
-        let micros = in_day % MICROS_PER_SEC;
-        let fields: [(usize, i64, usize); 7] = [
-            (0, year, 4),
-            (5, month, 2),
-            (8, day, 2),
-            (11, secs / 3600, 2),
-            (14, secs / 60 % 60, 2),
-            (17, secs % 60, 2),
-            (20, micros, 6),
-        ];
+        // Within a day and within the years 0000-9999, every part fits a u32.
+        let secs = (in_day / MICROS_PER_SEC) as u32;
+        let micros = (in_day % MICROS_PER_SEC) as u32;
+        let (year, month, day) = (year as u32, month as u32, day as u32);
         *buf = *b"0000-00-00T00:00:00.000000Z";
-        for (at, value, width) in fields {
-            let mut v = value;
-            for i in (at..at + width).rev() {
-                buf[i] = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-        }
-        let len = if micros % 1000 == 0 { 23 } else { 26 };
+        let mut put2 = |at: usize, v: u32| buf[at..at + 2].copy_from_slice(&DIGIT_PAIRS[v as usize]);
+        put2(0, year / 100);
+        put2(2, year % 100);
+        put2(5, month);
+        put2(8, day);
+        put2(11, secs / 3600);
+        put2(14, secs / 60 % 60);
+        put2(17, secs % 60);
+        let (millis, sub) = (micros / 1000, micros % 1000);
+        put2(20, millis / 10);
+        put2(23, sub / 10);
+        buf[22] = b'0' + (millis % 10) as u8;
+        buf[25] = b'0' + (sub % 10) as u8;
+        let len = if sub == 0 { 23 } else { 26 };
         buf[len] = b'Z';
         std::str::from_utf8(&buf[..=len]).expect("ASCII digits and punctuation")
     }
 }
+
+/// `"00"` to `"99"`.
+const DIGIT_PAIRS: [[u8; 2]; 100] = {
+    let mut pairs = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        pairs[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    pairs
+};
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

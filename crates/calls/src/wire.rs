@@ -11,19 +11,20 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
-use crate::json::json_kind;
+use crate::json::{compact_cow, json_kind, serialize_raw};
+use crate::scan::{Scanner, unescape};
 use crate::{Body, Call, CallError, CallType, Extra, JsonObject, Timestamp};
 
 /// A scalar field as found, before its type is checked.
-enum Scalar {
+enum Scalar<'a> {
     Null,
-    Str(String),
+    Str(Cow<'a, str>),
     /// A JSON number, as its decimal text.
     Number(String),
     Other(&'static str),
 }
 
-impl Scalar {
+impl Scalar<'_> {
     fn kind(&self) -> &'static str {
         match self {
             Scalar::Null => "null",
@@ -34,44 +35,47 @@ impl Scalar {
     }
 }
 
-impl<'de> Deserialize<'de> for Scalar {
+impl<'de> Deserialize<'de> for Scalar<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Scalar;
+            type Value = Scalar<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar::Str(v.to_owned()))
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Str(Cow::Borrowed(v)))
             }
-            fn visit_string<E>(self, v: String) -> Result<Scalar, E> {
-                Ok(Scalar::Str(v))
+            fn visit_str<E>(self, v: &str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Str(Cow::Owned(v.to_owned())))
             }
-            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
+            fn visit_string<E>(self, v: String) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Str(Cow::Owned(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Scalar<'de>, E> {
                 Ok(Scalar::Number(v.to_string()))
             }
-            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
+            fn visit_i64<E>(self, v: i64) -> Result<Scalar<'de>, E> {
                 Ok(Scalar::Number(v.to_string()))
             }
-            fn visit_f64<E>(self, v: f64) -> Result<Scalar, E> {
+            fn visit_f64<E>(self, v: f64) -> Result<Scalar<'de>, E> {
                 // `Display` for f64 never uses exponent notation and drops `.0`.
                 Ok(Scalar::Number(v.to_string()))
             }
-            fn visit_bool<E>(self, _: bool) -> Result<Scalar, E> {
+            fn visit_bool<E>(self, _: bool) -> Result<Scalar<'de>, E> {
                 Ok(Scalar::Other("boolean"))
             }
-            fn visit_unit<E>(self) -> Result<Scalar, E> {
+            fn visit_unit<E>(self) -> Result<Scalar<'de>, E> {
                 Ok(Scalar::Null)
             }
-            fn visit_none<E>(self) -> Result<Scalar, E> {
+            fn visit_none<E>(self) -> Result<Scalar<'de>, E> {
                 Ok(Scalar::Null)
             }
-            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar, A::Error> {
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Scalar<'de>, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(Scalar::Other("array"))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scalar<'de>, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(Scalar::Other("object"))
             }
@@ -80,66 +84,158 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
-/// A call as found on the wire, every field unchecked.
-#[derive(Default)]
-struct Loose {
-    kind: Option<Scalar>,
-    message_id: Option<Scalar>,
-    user_id: Option<Scalar>,
-    anonymous_id: Option<Scalar>,
-    timestamp: Option<Scalar>,
-    original_timestamp: Option<Scalar>,
-    sent_at: Option<Scalar>,
-    received_at: Option<Scalar>,
-    context: Option<Box<RawValue>>,
-    integrations: Option<Box<RawValue>>,
-    /// Fields that belong to some types only; unknown fields for the others.
-    typed: BTreeMap<&'static str, Box<RawValue>>,
-    extra: BTreeMap<String, Box<RawValue>>,
+/// A scalar from a value's raw JSON text.
+fn scalar_from_raw(raw: Cow<'_, str>) -> Scalar<'_> {
+    if raw.starts_with('"') {
+        let mut scanner = Scanner::new(&raw);
+        if let Some((content, false)) = scanner.string() {
+            return Scalar::Str(match &raw {
+                Cow::Borrowed(text) => Cow::Borrowed(&text[1..text.len() - 1]),
+                Cow::Owned(_) => Cow::Owned(content.to_owned()),
+            });
+        }
+    }
+    let scalar: Scalar<'_> = serde_json::from_str(&raw).expect("raw values are valid JSON");
+    match scalar {
+        Scalar::Str(s) => Scalar::Str(Cow::Owned(s.into_owned())),
+        Scalar::Null => Scalar::Null,
+        Scalar::Number(n) => Scalar::Number(n),
+        Scalar::Other(kind) => Scalar::Other(kind),
+    }
 }
+
+/// A call as found on the wire, every field unchecked. Both readers (the fast
+/// scanner and serde) fill one, and [`Loose::into_call`] checks it.
+#[derive(Default)]
+struct Loose<'a> {
+    /// The scalar fields every call may have, indexed like [`SCALAR_FIELDS`].
+    scalars: [Option<Scalar<'a>>; 8],
+    /// Compact raw JSON of `context`.
+    context: Option<Cow<'a, str>>,
+    /// Compact raw JSON of `integrations`.
+    integrations: Option<Cow<'a, str>>,
+    /// Fields that belong to some types only (unknown fields for the others), as
+    /// compact raw JSON, indexed like [`TYPED_FIELDS`].
+    typed: [Option<Cow<'a, str>>; 6],
+    extra: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
+}
+
+/// Wire names of the scalar fields every call may have.
+const SCALAR_FIELDS: [&str; 8] =
+    ["type", "messageId", "userId", "anonymousId", "timestamp", "originalTimestamp", "sentAt", "receivedAt"];
 
 /// Wire names of the fields that only some call types have.
 const TYPED_FIELDS: [&str; 6] = ["event", "name", "groupId", "previousId", "traits", "properties"];
+const EVENT: usize = 0;
+const NAME: usize = 1;
+const GROUP_ID: usize = 2;
+const PREVIOUS_ID: usize = 3;
+const TRAITS: usize = 4;
+const PROPERTIES: usize = 5;
 
-impl<'de> Deserialize<'de> for Loose {
+/// Where a top-level key goes.
+enum Slot {
+    Scalar(usize),
+    Context,
+    Integrations,
+    Typed(usize),
+    Extra,
+}
+
+fn slot(key: &str) -> Slot {
+    match key {
+        "context" => Slot::Context,
+        "integrations" => Slot::Integrations,
+        other => match SCALAR_FIELDS.iter().position(|f| *f == other) {
+            Some(i) => Slot::Scalar(i),
+            None => TYPED_FIELDS.iter().position(|f| *f == other).map_or(Slot::Extra, Slot::Typed),
+        },
+    }
+}
+
+/// The fast path: scans the common shape of a call without serde. `None` when the
+/// text is invalid or unusual (escaped keys, numeric or non-scalar values where
+/// text belongs, deep nesting): the serde path then decides.
+fn scan_call(text: &str) -> Option<Loose<'_>> {
+    let mut p = Scanner::new(text);
+    let mut c = Loose::default();
+    p.ws();
+    p.eat(b'{')?;
+    p.ws();
+    if p.peek()? == b'}' {
+        p.at += 1;
+    } else {
+        loop {
+            let (key, escaped) = p.string()?;
+            if escaped {
+                return None;
+            }
+            p.ws();
+            p.eat(b':')?;
+            p.ws();
+            match slot(key) {
+                Slot::Scalar(i) => {
+                    let value = match p.peek()? {
+                        b'"' => match p.string()? {
+                            (s, false) => Scalar::Str(Cow::Borrowed(s)),
+                            (s, true) => Scalar::Str(Cow::Owned(unescape(s)?)),
+                        },
+                        b'n' => {
+                            p.raw()?;
+                            Scalar::Null
+                        }
+                        _ => return None,
+                    };
+                    c.scalars[i] = Some(value);
+                }
+                Slot::Context => c.context = Some(p.raw()?),
+                Slot::Integrations => c.integrations = Some(p.raw()?),
+                Slot::Typed(i) => c.typed[i] = Some(p.raw()?),
+                Slot::Extra => {
+                    let value = p.raw()?;
+                    c.extra.insert(Cow::Borrowed(key), value);
+                }
+            }
+            p.ws();
+            match p.peek()? {
+                b',' => {
+                    p.at += 1;
+                    p.ws();
+                }
+                b'}' => {
+                    p.at += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    p.ws();
+    p.at_end().then_some(c)
+}
+
+impl<'de> Deserialize<'de> for Loose<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Loose;
+            type Value = Loose<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Loose<'de>, A::Error> {
                 let mut c = Loose::default();
-                while let Some(key) = map.next_key::<KeyBuf>()? {
-                    let key = key.0;
-                    let slot = match &*key {
-                        "type" => &mut c.kind,
-                        "messageId" => &mut c.message_id,
-                        "userId" => &mut c.user_id,
-                        "anonymousId" => &mut c.anonymous_id,
-                        "timestamp" => &mut c.timestamp,
-                        "originalTimestamp" => &mut c.original_timestamp,
-                        "sentAt" => &mut c.sent_at,
-                        "receivedAt" => &mut c.received_at,
-                        "context" => {
-                            c.context = Some(map.next_value()?);
-                            continue;
+                let raw = |value: Box<RawValue>| Cow::Owned(compact_cow(value.get()).into_owned());
+                while let Some(KeyBuf(key)) = map.next_key::<KeyBuf<'de>>()? {
+                    match slot(&key) {
+                        Slot::Scalar(i) => c.scalars[i] = Some(map.next_value()?),
+                        Slot::Context => c.context = Some(raw(map.next_value()?)),
+                        Slot::Integrations => c.integrations = Some(raw(map.next_value()?)),
+                        Slot::Typed(i) => c.typed[i] = Some(raw(map.next_value()?)),
+                        Slot::Extra => {
+                            let value = raw(map.next_value()?);
+                            c.extra.insert(key, value);
                         }
-                        "integrations" => {
-                            c.integrations = Some(map.next_value()?);
-                            continue;
-                        }
-                        other => {
-                            let value: Box<RawValue> = map.next_value()?;
-                            match TYPED_FIELDS.iter().find(|f| **f == other) {
-                                Some(field) => c.typed.insert(field, value),
-                                None => c.extra.insert(key.into_owned(), value),
-                            };
-                            continue;
-                        }
-                    };
-                    *slot = Some(map.next_value()?);
+                    }
                 }
                 Ok(c)
             }
@@ -153,50 +249,38 @@ struct KeyBuf<'de>(Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for KeyBuf<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = KeyBuf<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object key")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<KeyBuf<'de>, E> {
-                Ok(KeyBuf(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<KeyBuf<'de>, E> {
-                Ok(KeyBuf(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<KeyBuf<'de>, E> {
-                Ok(KeyBuf(Cow::Owned(v)))
-            }
+        match Scalar::deserialize(d)? {
+            Scalar::Str(key) => Ok(KeyBuf(key)),
+            other => Err(de::Error::invalid_type(de::Unexpected::Other(other.kind()), &"a string key")),
         }
-        d.deserialize_str(V)
     }
 }
 
-fn id_field(value: Option<Scalar>, field: &'static str) -> Result<Option<String>, CallError> {
+fn id_field(value: Option<Scalar<'_>>, field: &'static str) -> Result<Option<String>, CallError> {
     match value {
         None | Some(Scalar::Null) => Ok(None),
-        Some(Scalar::Str(s) | Scalar::Number(s)) => Ok(Some(s)),
+        Some(Scalar::Str(s)) => Ok(Some(s.into_owned())),
+        Some(Scalar::Number(s)) => Ok(Some(s)),
         Some(other) => {
             Err(CallError::InvalidField { field, expected: "a string or number", found: other.kind() })
         }
     }
 }
 
-fn string_field(value: Option<Scalar>, field: &'static str) -> Result<Option<String>, CallError> {
+fn string_field(value: Option<Scalar<'_>>, field: &'static str) -> Result<Option<String>, CallError> {
     match value {
         None | Some(Scalar::Null) => Ok(None),
-        Some(Scalar::Str(s)) => Ok(Some(s)),
+        Some(Scalar::Str(s)) => Ok(Some(s.into_owned())),
         Some(other) => Err(CallError::InvalidField { field, expected: "a string", found: other.kind() }),
     }
 }
 
-fn time_field(value: Option<Scalar>, field: &'static str) -> Result<Option<Timestamp>, CallError> {
+fn time_field(value: Option<Scalar<'_>>, field: &'static str) -> Result<Option<Timestamp>, CallError> {
     match value {
         None | Some(Scalar::Null) => Ok(None),
         Some(Scalar::Str(s)) => match Timestamp::parse_rfc3339(&s) {
             Ok(t) => Ok(Some(t)),
-            Err(reason) => Err(CallError::InvalidTimestamp { field, value: s, reason }),
+            Err(reason) => Err(CallError::InvalidTimestamp { field, value: s.into_owned(), reason }),
         },
         Some(other) => Err(CallError::InvalidField {
             field,
@@ -206,22 +290,20 @@ fn time_field(value: Option<Scalar>, field: &'static str) -> Result<Option<Times
     }
 }
 
-fn object_field(value: Option<Box<RawValue>>, field: &'static str) -> Result<Option<JsonObject>, CallError> {
+fn object_field(value: Option<Cow<'_, str>>, field: &'static str) -> Result<Option<JsonObject>, CallError> {
     let Some(raw) = value else { return Ok(None) };
-    match json_kind(raw.get()) {
+    match json_kind(&raw) {
         "null" => Ok(None),
-        "object" => Ok(Some(JsonObject::from_raw(raw).expect("checked to be an object"))),
+        "object" => Ok(Some(JsonObject::from_valid(raw))),
         found => Err(CallError::InvalidField { field, expected: "an object", found }),
     }
 }
 
-fn raw_scalar(value: Option<Box<RawValue>>) -> Option<Scalar> {
-    value.map(|raw| serde_json::from_str(raw.get()).expect("a raw value is valid JSON"))
-}
-
-impl Loose {
+impl<'a> Loose<'a> {
     fn into_call(mut self) -> Result<Call, CallError> {
-        let kind = match self.kind.take() {
+        let [kind, message_id, user_id, anonymous_id, timestamp, original_timestamp, sent_at, received_at] =
+            std::mem::take(&mut self.scalars);
+        let kind = match kind {
             None | Some(Scalar::Null) => return Err(CallError::MissingType),
             Some(Scalar::Str(s)) => {
                 s.parse::<CallType>().map_err(|e| CallError::UnknownType { value: e.0 })?
@@ -234,44 +316,49 @@ impl Loose {
                 });
             }
         };
-        let message_id = string_field(self.message_id.take(), "messageId")?;
-        let user_id = id_field(self.user_id.take(), "userId")?;
-        let anonymous_id = id_field(self.anonymous_id.take(), "anonymousId")?;
-        let timestamp = time_field(self.timestamp.take(), "timestamp")?;
-        let original_timestamp = time_field(self.original_timestamp.take(), "originalTimestamp")?;
-        let sent_at = time_field(self.sent_at.take(), "sentAt")?;
-        let received_at = time_field(self.received_at.take(), "receivedAt")?;
+        let message_id = string_field(message_id, "messageId")?;
+        let user_id = id_field(user_id, "userId")?;
+        let anonymous_id = id_field(anonymous_id, "anonymousId")?;
+        let timestamp = time_field(timestamp, "timestamp")?;
+        let original_timestamp = time_field(original_timestamp, "originalTimestamp")?;
+        let sent_at = time_field(sent_at, "sentAt")?;
+        let received_at = time_field(received_at, "receivedAt")?;
         let context = object_field(self.context.take(), "context")?;
         let integrations = object_field(self.integrations.take(), "integrations")?;
-        let mut typed = std::mem::take(&mut self.typed);
-        let mut take = |field: &'static str| typed.remove(field);
+        let typed = &mut self.typed;
+        let scalar = |raw: Option<Cow<'a, str>>| raw.map(scalar_from_raw);
         let body = match kind {
             CallType::Identify => {
-                Body::Identify(crate::Identify { traits: object_field(take("traits"), "traits")? })
+                Body::Identify(crate::Identify { traits: object_field(typed[TRAITS].take(), "traits")? })
             }
             CallType::Track => Body::Track(crate::Track {
-                event: string_field(raw_scalar(take("event")), "event")?,
-                properties: object_field(take("properties"), "properties")?,
+                event: string_field(scalar(typed[EVENT].take()), "event")?,
+                properties: object_field(typed[PROPERTIES].take(), "properties")?,
             }),
             CallType::Page => Body::Page(crate::Page {
-                name: string_field(raw_scalar(take("name")), "name")?,
-                properties: object_field(take("properties"), "properties")?,
+                name: string_field(scalar(typed[NAME].take()), "name")?,
+                properties: object_field(typed[PROPERTIES].take(), "properties")?,
             }),
             CallType::Screen => Body::Screen(crate::Screen {
-                name: string_field(raw_scalar(take("name")), "name")?,
-                properties: object_field(take("properties"), "properties")?,
+                name: string_field(scalar(typed[NAME].take()), "name")?,
+                properties: object_field(typed[PROPERTIES].take(), "properties")?,
             }),
             CallType::Group => Body::Group(crate::Group {
-                group_id: id_field(raw_scalar(take("groupId")), "groupId")?,
-                traits: object_field(take("traits"), "traits")?,
+                group_id: id_field(scalar(typed[GROUP_ID].take()), "groupId")?,
+                traits: object_field(typed[TRAITS].take(), "traits")?,
             }),
             CallType::Alias => Body::Alias(crate::Alias {
-                previous_id: id_field(raw_scalar(take("previousId")), "previousId")?,
+                previous_id: id_field(scalar(typed[PREVIOUS_ID].take()), "previousId")?,
             }),
         };
         // Fields of other types are unknown fields for this one: keep them.
-        let mut extra = self.extra;
-        extra.extend(typed.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        let mut extra: BTreeMap<String, Box<str>> =
+            self.extra.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned().into_boxed_str())).collect();
+        for (name, value) in TYPED_FIELDS.iter().zip(self.typed) {
+            if let Some(value) = value {
+                extra.insert((*name).to_owned(), value.into_owned().into_boxed_str());
+            }
+        }
         Ok(Call {
             message_id,
             user_id,
@@ -302,11 +389,15 @@ impl Call {
     ///
     /// Numeric `userId`, `anonymousId`, `groupId` and `previousId` become decimal
     /// strings; timestamps must be RFC 3339 text and are moved to UTC; `null` is the
-    /// same as absent. Fields the call's type does not have (a `traits` on a track
-    /// call, say) are unknown fields, kept in [`Call::extra`]. Required fields are
-    /// not checked here: see [`Call::validate`].
+    /// same as absent. Nested objects and unknown fields are kept as compact JSON
+    /// text. Fields the call's type does not have (a `traits` on a track call, say)
+    /// are unknown fields, kept in [`Call::extra`]. Required fields are not checked
+    /// here: see [`Call::validate`].
     pub fn parse_json(text: &str) -> Result<Call, CallError> {
-        match serde_json::from_str::<Loose>(text) {
+        if let Some(loose) = scan_call(text) {
+            return loose.into_call();
+        }
+        match serde_json::from_str::<Loose<'_>>(text) {
             Ok(loose) => loose.into_call(),
             Err(e) if e.classify() == serde_json::error::Category::Data => {
                 // `Loose` accepts any object, so a data error is a non-object.
@@ -320,16 +411,66 @@ impl Call {
 
     /// The call as compact JSON text.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("serialising a call to memory cannot fail")
+        let mut out = Vec::with_capacity(self.compact_json_len());
+        self.write_json(&mut out);
+        String::from_utf8(out).expect("the writer writes UTF-8")
     }
 
-    /// Writes the call's compact JSON text (no newline) to `out`.
-    pub fn write_json<W: std::io::Write>(&self, out: W) -> std::io::Result<()> {
-        serde_json::to_writer(out, self).map_err(std::io::Error::from)
+    /// Appends the call's compact JSON text (no newline) to `out`.
+    ///
+    /// The output is the same as serde_json's for [`Call`]'s `Serialize`: `type`,
+    /// the string fields, the objects, the timestamps, then the unknown fields in key
+    /// order; absent fields are left out.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"type\":\"");
+        out.extend_from_slice(self.call_type().as_str().as_bytes());
+        out.push(b'"');
+        let key = |out: &mut Vec<u8>, key: &str| {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(b"\":");
+        };
+        for (name, value) in wire_strings(self) {
+            if let Some(v) = value {
+                key(out, name);
+                push_json_string(out, v);
+            }
+        }
+        for (name, value) in wire_objects(self) {
+            if let Some(v) = value {
+                key(out, name);
+                out.extend_from_slice(v.as_str().as_bytes());
+            }
+        }
+        for (name, value) in wire_times(self) {
+            if let Some(t) = value {
+                key(out, name);
+                out.push(b'"');
+                out.extend_from_slice(t.format_into(&mut [0; 27]).as_bytes());
+                out.push(b'"');
+            }
+        }
+        for (name, value) in self.extra.iter() {
+            out.push(b',');
+            push_json_string(out, name);
+            out.push(b':');
+            out.extend_from_slice(value.as_bytes());
+        }
+        out.push(b'}');
     }
 
     /// The exact length in bytes of [`Call::to_json`], computed without writing it.
     pub fn compact_json_len(&self) -> usize {
+        self.json_len_with(escaped_len)
+    }
+
+    /// An upper bound of [`Call::compact_json_len`] that does not look inside
+    /// strings (every byte counted as its longest escape).
+    pub(crate) fn compact_json_len_bound(&self) -> usize {
+        self.json_len_with(|s| 2 + 6 * s.len())
+    }
+
+    fn json_len_with(&self, string_len: impl Fn(&str) -> usize) -> usize {
         let mut n = 2; // braces
         let mut fields = 0usize;
         let mut field = |key_len: usize, value_len: usize| {
@@ -339,7 +480,7 @@ impl Call {
         field(4, self.call_type().as_str().len() + 2);
         for (key, value) in wire_strings(self) {
             if let Some(v) = value {
-                field(key.len(), escaped_len(v));
+                field(key.len(), string_len(v));
             }
         }
         for (key, value) in wire_objects(self) {
@@ -353,7 +494,7 @@ impl Call {
             }
         }
         for (key, value) in self.extra.iter() {
-            field(escaped_len(key) - 2, value.get().len());
+            field(string_len(key) - 2, value.len());
         }
         n + fields.saturating_sub(1) // commas
     }
@@ -392,16 +533,74 @@ fn wire_times(c: &Call) -> [(&'static str, Option<Timestamp>); 4] {
     ]
 }
 
-/// The length of `s` as a JSON string literal, quotes included, as serde_json writes it.
+/// Which bytes need escaping inside a JSON string: `"`, `\\` and control bytes.
+const fn needs_escape_table() -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = true;
+        i += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+}
+static NEEDS_ESCAPE: [bool; 256] = needs_escape_table();
+
+/// The length of `s` as a JSON string literal, quotes included, as
+/// [`push_json_string`] writes it.
 pub(crate) fn escaped_len(s: &str) -> usize {
-    2 + s
-        .bytes()
-        .map(|b| match b {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
-            0..=0x1f => 6,
-            _ => 1,
-        })
-        .sum::<usize>()
+    2 + s.len()
+        + s.bytes()
+            .filter(|b| NEEDS_ESCAPE[usize::from(*b)])
+            .map(|b| match b {
+                b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 1,
+                _ => 5,
+            })
+            .sum::<usize>()
+}
+
+/// Appends `s` as a JSON string literal, escaped exactly as serde_json escapes it:
+/// `"` and `\\` with a backslash, `\n \r \t \b \f` by name, other control bytes as
+/// `\u00XX`, everything else as is.
+///
+/// ```
+/// let mut out = Vec::new();
+/// cdp_calls::push_json_string(&mut out, "say \"hi\"\n");
+/// assert_eq!(out, br#""say \"hi\"\n""#);
+/// ```
+pub fn push_json_string(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !NEEDS_ESCAPE[usize::from(b)] {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 impl Serialize for Call {
@@ -426,9 +625,18 @@ impl Serialize for Call {
             }
         }
         for (key, value) in self.extra.iter() {
-            map.serialize_entry(key, value)?;
+            map.serialize_entry(key, &RawJson(value))?;
         }
         map.end()
+    }
+}
+
+/// Valid JSON text, serialised as is.
+struct RawJson<'a>(&'a str);
+
+impl Serialize for RawJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_raw(self.0, serializer)
     }
 }
 

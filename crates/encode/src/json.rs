@@ -1,0 +1,84 @@
+//! Newline-delimited JSON: one object per row, nested objects kept as objects.
+
+use std::io::{BufWriter, Write};
+
+use cdp_calls::{Call, CallType, Value, push_json_string};
+
+use crate::{Encode, EncodeError, EncodeOptions, FileFormat, Pending, encode_common};
+
+/// Encodes calls as newline-delimited JSON (`.json`).
+///
+/// Each row is one object with the columns of its type, in column order: timestamps
+/// as RFC 3339 UTC text, `traits`, `properties` and `context` as objects (their text
+/// copied byte for byte), absent values as `null`. Lines end with `\n`.
+///
+/// ```
+/// use cdp_calls::{Call, CallType};
+/// use cdp_encode::{Encode, EncodeOptions, JsonEncoder};
+///
+/// let mut enc = JsonEncoder::new(CallType::Alias, EncodeOptions::default());
+/// enc.write(&Call::alias("u1", "anon-1").with_message_id("m1"))?;
+/// let text = String::from_utf8(enc.finish_to_vec()?)?;
+/// assert_eq!(
+///     text,
+///     "{\"received_at\":null,\"id\":\"m1\",\"user_id\":\"u1\",\"anonymous_id\":null,\"sent_at\":null,\
+///      \"timestamp\":null,\"original_timestamp\":null,\"previous_id\":\"anon-1\",\"context\":null}\n"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct JsonEncoder {
+    pending: Pending,
+}
+
+impl JsonEncoder {
+    /// An encoder for calls of `call_type`.
+    pub fn new(call_type: CallType, options: EncodeOptions) -> JsonEncoder {
+        JsonEncoder { pending: Pending::new(call_type, options) }
+    }
+
+    fn encode_row(call: &Call, out: &mut Vec<u8>) {
+        let row = call.row();
+        let mut stamp = [0u8; 27];
+        for (i, column) in row.columns().iter().enumerate() {
+            out.extend_from_slice(if i == 0 { b"{\"" } else { b",\"" });
+            out.extend_from_slice(column.name.as_bytes());
+            out.extend_from_slice(b"\":");
+            match row.value(i) {
+                Value::Null => out.extend_from_slice(b"null"),
+                Value::Timestamp(t) => {
+                    out.push(b'"');
+                    out.extend_from_slice(t.format_into(&mut stamp).as_bytes());
+                    out.push(b'"');
+                }
+                Value::Text(s) => push_json_string(out, &s),
+                Value::Json(o) => out.extend_from_slice(o.as_str().as_bytes()),
+            }
+        }
+        out.extend_from_slice(b"}\n");
+    }
+}
+
+impl Encode for JsonEncoder {
+    encode_common!();
+
+    fn finish<W: Write + Send>(self, out: W) -> Result<W, EncodeError> {
+        write_rows(self.pending, FileFormat::Json, &[], out)
+    }
+}
+
+/// Writes a header and the rows, in order, for the text formats.
+pub(crate) fn write_rows<W: Write>(pending: Pending, format: FileFormat, header: &[u8], out: W) -> Result<W, EncodeError> {
+    let fail = |e: std::io::Error| EncodeError::write(format, e);
+    let mut out = BufWriter::with_capacity(256 << 10, out);
+    out.write_all(header).map_err(fail)?;
+    if pending.rows.is_contiguous() {
+        for chunk in pending.rows.chunks() {
+            out.write_all(chunk).map_err(fail)?;
+        }
+    } else {
+        pending.rows.drain(|row| out.write_all(row).map_err(fail))?;
+    }
+    out.flush().map_err(fail)?;
+    out.into_inner().map_err(|e| fail(e.into_error()))
+}
