@@ -13,6 +13,11 @@
 
 mod common;
 
+/// mimalloc keeps freed memory mapped for reuse, which spares the page faults of
+/// glibc's malloc giving large buffers back and taking them again per batch.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;

@@ -72,8 +72,13 @@ impl JsonObject {
     }
 
     /// Parses the object into a [`serde_json::Value`] (a copy; for inspection).
-    pub fn to_value(&self) -> serde_json::Value {
-        serde_json::from_str(self.as_str()).expect("a JsonObject always holds valid JSON")
+    ///
+    /// Fails on valid JSON that a `Value` cannot hold: a string with a lone
+    /// surrogate escape (`"\ud800"`), a number out of range (`1e400`), or nesting
+    /// deeper than serde_json's limit of 128. Such objects are kept and passed
+    /// through as text, so reading them must not panic.
+    pub fn to_value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_str(self.as_str())
     }
 
     /// Looks up the value at a dotted path of keys (`device.token`), as raw JSON text.

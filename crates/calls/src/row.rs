@@ -169,8 +169,16 @@ impl Call {
             #[serde(rename = "objectTypeId", borrow)]
             object_type_id: Option<&'a serde_json::value::RawValue>,
         }
-        let probe: Probe<'_> = serde_json::from_str(traits.as_str()).ok()?;
-        let text = match probe.object_type_id.map(|raw| raw.get()) {
+        let found;
+        let raw = match serde_json::from_str::<Probe<'_>>(traits.as_str()) {
+            Ok(probe) => probe.object_type_id.map(|raw| raw.get()),
+            // The probe rejects a duplicate key: then the last one wins, as in `lookup`.
+            Err(_) => {
+                found = traits.lookup("objectTypeId");
+                found.as_deref()
+            }
+        };
+        let text = match raw {
             None | Some("null") => Cow::Borrowed("1"),
             Some(raw) if raw.starts_with('"') => {
                 Cow::Owned(serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_owned()))

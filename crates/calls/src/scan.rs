@@ -68,16 +68,23 @@ impl<'a> Scanner<'a> {
     /// At an opening quote: the string's raw content (between the quotes) and
     /// whether it holds escapes. Checks escapes and rejects raw control bytes.
     pub(crate) fn string(&mut self) -> Option<(&'a str, bool)> {
+        let start = self.at + 1;
+        let escaped = self.skip_string()?;
+        Some((&self.text[start..self.at - 1], escaped))
+    }
+
+    /// At an opening quote: moves past the closing quote, checking escapes and
+    /// rejecting raw control bytes. Returns whether the string holds escapes.
+    #[inline]
+    fn skip_string(&mut self) -> Option<bool> {
         self.eat(b'"')?;
-        let start = self.at;
         let mut escaped = false;
         loop {
             self.skip_plain_string_bytes();
             match self.peek()? {
                 b'"' => {
-                    let content = &self.text[start..self.at];
                     self.at += 1;
-                    return Some((content, escaped));
+                    return Some(escaped);
                 }
                 b'\\' => {
                     escaped = true;
@@ -101,6 +108,7 @@ impl<'a> Scanner<'a> {
 
     /// Advances over string bytes that need no attention (not `"`, `\\` or a control
     /// byte), eight at a time where possible.
+    #[inline]
     fn skip_plain_string_bytes(&mut self) {
         const ONES: u64 = 0x0101_0101_0101_0101;
         const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -157,7 +165,7 @@ impl<'a> Scanner<'a> {
     /// Skips one value of any kind; true if it held insignificant white space.
     fn value(&mut self, depth: usize) -> Option<bool> {
         match self.peek()? {
-            b'"' => self.string().map(|_| false),
+            b'"' => self.skip_string().map(|_| false),
             b'{' => self.container(depth, b'}', true),
             b'[' => self.container(depth, b']', false),
             b't' => self.literal(b"true").map(|()| false),
@@ -180,7 +188,7 @@ impl<'a> Scanner<'a> {
         }
         loop {
             if object {
-                self.string()?;
+                self.skip_string()?;
                 spaced |= self.ws();
                 self.eat(b':')?;
                 spaced |= self.ws();

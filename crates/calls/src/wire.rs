@@ -95,7 +95,15 @@ fn scalar_from_raw(raw: Cow<'_, str>) -> Scalar<'_> {
             });
         }
     }
-    let scalar: Scalar<'_> = serde_json::from_str(&raw).expect("raw values are valid JSON");
+    // Raw values are valid JSON, but not every valid JSON value decodes: a string
+    // with a lone surrogate escape (`"\ud800"`) or a number out of range (`1e400`).
+    let Ok(scalar) = serde_json::from_str::<Scalar<'_>>(&raw) else {
+        return Scalar::Other(if raw.starts_with('"') {
+            "a string with a lone surrogate escape"
+        } else {
+            "a number out of range"
+        });
+    };
     match scalar {
         Scalar::Str(s) => Scalar::Str(Cow::Owned(s.into_owned())),
         Scalar::Null => Scalar::Null,

@@ -271,9 +271,13 @@ impl Pending {
         if call.call_type() != self.call_type {
             return Err(EncodeError::WrongCallType { expected: self.call_type, found: call.call_type() });
         }
-        let key = call.received_at.map_or(i64::MIN, |t| t.as_micros());
-        self.rows.push(key, |out| encode(call, out))
+        self.rows.push(sort_key(call), |out| encode(call, out))
     }
+}
+
+/// The sort key of a call: `received_at` in microseconds, absent first.
+pub(crate) fn sort_key(call: &Call) -> i64 {
+    call.received_at.map_or(i64::MIN, |t| t.as_micros())
 }
 
 /// Implements the format-independent half of [`Encode`] for an encoder with a

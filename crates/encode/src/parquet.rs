@@ -1,22 +1,27 @@
 //! Apache Parquet through arrow-rs: `TIMESTAMP(MICROS, UTC)` timestamps, UTF-8 text,
 //! and JSON-annotated UTF-8 for nested objects.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{self, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use arrow_array::builder::{StringBuilder, TimestampMicrosecondBuilder};
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMicrosecondType;
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::extension::Json;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use cdp_calls::{Call, CallType, ColumnKind, RECEIVED_AT_COLUMN, Value};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::basic::ZstdLevel;
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use crate::{Compression, Encode, EncodeError, EncodeOptions, FileFormat, Pending, encode_common};
+use crate::rows::SortedRows;
+use crate::{Compression, Encode, EncodeError, EncodeOptions, FileFormat};
 
 /// Rows collected into one Arrow batch before it goes to the Parquet writer; the
 /// writer gathers batches into row groups of [`EncodeOptions::row_group_rows`].
@@ -32,48 +37,141 @@ const BATCH_ROWS: usize = 8 * 1024;
 /// first) in its sorting-columns metadata. Pages are Snappy-compressed unless
 /// [`EncodeOptions::compression`] says otherwise.
 ///
+/// Calls usually arrive in `received_at` order. While they do, they are encoded
+/// into Parquet at once (the file so far is held compressed, in memory up to
+/// [`EncodeOptions::sort_buffer_bytes`] and in a temporary file beyond), so memory
+/// stays at about one row group. The first call out of order turns the encoder to
+/// sorting: the rows so far are read back and everything is sorted as the other
+/// formats do. Either way the same calls give the same bytes.
+///
 /// ```
 /// use cdp_calls::{Call, CallType};
 /// use cdp_encode::{Encode, EncodeOptions, ParquetEncoder};
 ///
 /// let mut enc = ParquetEncoder::new(CallType::Identify, EncodeOptions::default());
-/// enc.write(Call::identify("u1").with_message_id("m1"))?;
+/// enc.write(&Call::identify("u1").with_message_id("m1"))?;
 /// let bytes = enc.finish_to_vec()?;
 /// assert_eq!(&bytes[..4], b"PAR1");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct ParquetEncoder {
-    pending: Pending,
+    call_type: CallType,
+    options: EncodeOptions,
+    rows: u64,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Every row so far came in order: rows go straight to the Parquet writer.
+    Streaming(Box<Stream>),
+    /// A row came out of order: rows are buffered and sorted at the end.
+    Sorting(SortedRows),
+    /// A write failed part-way; the encoder cannot go on.
+    Broken,
+}
+
+/// The Parquet file being written while rows come in order.
+struct Stream {
+    writer: ArrowWriter<Spool>,
+    batch: Batch,
+    last_key: i64,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream").field("last_key", &self.last_key).finish_non_exhaustive()
+    }
 }
 
 impl ParquetEncoder {
     /// An encoder for calls of `call_type`.
     pub fn new(call_type: CallType, options: EncodeOptions) -> ParquetEncoder {
-        ParquetEncoder { pending: Pending::new(call_type, options) }
+        let spool = Spool::new(options.sort_buffer_bytes, options.spill_dir.clone());
+        let state = match writer(spool, call_type, &options) {
+            Ok(writer) => {
+                State::Streaming(Box::new(Stream { writer, batch: Batch::new(call_type), last_key: i64::MIN }))
+            }
+            // Making a writer fails only on a bad schema, which is ours; sorting mode
+            // reports the same error again at `finish`.
+            Err(_) => State::Sorting(SortedRows::new(options.clone())),
+        };
+        ParquetEncoder { call_type, options, rows: 0, state }
     }
 
-    /// The row as compact binary: per column a tag (0 null, 1 value), then an i64
-    /// (little-endian) for a timestamp, or a u32 length and the UTF-8 bytes.
+    /// The row as compact binary for sorting: per column a tag (0 null, 1 value),
+    /// then an i64 (little-endian) for a timestamp, or a u32 length and the bytes.
     fn encode_row(call: &Call, out: &mut Vec<u8>) {
-        let row = call.row();
-        let text = |out: &mut Vec<u8>, s: &str| {
-            out.push(1);
-            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-            out.extend_from_slice(s.as_bytes());
-        };
-        for value in row.values() {
+        for value in call.row().values() {
             match value {
                 Value::Null => out.push(0),
-                Value::Timestamp(t) => {
-                    out.push(1);
-                    out.extend_from_slice(&t.as_micros().to_le_bytes());
-                }
-                Value::Text(s) => text(out, &s),
-                Value::Json(o) => text(out, o.as_str()),
+                Value::Timestamp(t) => push_micros(out, t.as_micros()),
+                Value::Text(s) => push_text(out, &s),
+                Value::Json(o) => push_text(out, o.as_str()),
             }
         }
     }
+
+    /// Leaves streaming: reads back what was written and sorts from now on.
+    fn switch_to_sorting(&mut self) -> Result<(), EncodeError> {
+        let State::Streaming(stream) = std::mem::replace(&mut self.state, State::Broken) else {
+            return Ok(());
+        };
+        let Stream { mut writer, mut batch, .. } = *stream;
+        batch.flush(&mut writer)?;
+        let spool = writer.into_inner().map_err(parquet_error)?;
+        let mut sorted = SortedRows::new(self.options.clone());
+        let reader = match spool.into_reader()? {
+            SpoolReader::Memory(bytes) => {
+                ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).and_then(|b| b.build())
+            }
+            SpoolReader::File(file) => ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()),
+        }
+        .map_err(parquet_error)?;
+        let mut row = Vec::new();
+        for batch in reader {
+            let batch = batch.map_err(|e| EncodeError::write(FileFormat::Parquet, e))?;
+            for i in 0..batch.num_rows() {
+                row.clear();
+                let key = batch_row(&batch, i, &mut row);
+                sorted.push(key, |out| out.extend_from_slice(&row))?;
+            }
+        }
+        self.state = State::Sorting(sorted);
+        Ok(())
+    }
+}
+
+fn push_micros(out: &mut Vec<u8>, micros: i64) {
+    out.push(1);
+    out.extend_from_slice(&micros.to_le_bytes());
+}
+
+fn push_text(out: &mut Vec<u8>, s: &str) {
+    out.push(1);
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Encodes row `i` of a batch read back from Parquet as [`ParquetEncoder::encode_row`]
+/// would, and returns its sort key.
+fn batch_row(batch: &RecordBatch, i: usize, out: &mut Vec<u8>) -> i64 {
+    let mut key = i64::MIN;
+    for (c, column) in batch.columns().iter().enumerate() {
+        if column.is_null(i) {
+            out.push(0);
+        } else if let Some(times) = column.as_primitive_opt::<TimestampMicrosecondType>() {
+            let micros = times.value(i);
+            if c == RECEIVED_AT_COLUMN {
+                key = micros;
+            }
+            push_micros(out, micros);
+        } else {
+            push_text(out, column.as_string::<i32>().value(i));
+        }
+    }
+    key
 }
 
 /// The Arrow schema of a call type's table.
@@ -95,13 +193,12 @@ pub(crate) fn schema(call_type: CallType) -> SchemaRef {
 fn properties(call_type: CallType, options: &EncodeOptions) -> WriterProperties {
     let compression = match options.compression {
         Compression::Snappy => parquet::basic::Compression::SNAPPY,
-        Compression::Zstd(level) => parquet::basic::Compression::ZSTD(
-            ZstdLevel::try_new(level).unwrap_or_else(|_| ZstdLevel::default()),
-        ),
+        Compression::Zstd(level) => {
+            parquet::basic::Compression::ZSTD(ZstdLevel::try_new(level).unwrap_or_else(|_| ZstdLevel::default()))
+        }
         Compression::None => parquet::basic::Compression::UNCOMPRESSED,
     };
-    let sort_key =
-        SortingColumn { column_idx: RECEIVED_AT_COLUMN as i32, descending: false, nulls_first: true };
+    let sort_key = SortingColumn { column_idx: RECEIVED_AT_COLUMN as i32, descending: false, nulls_first: true };
     let mut builder = WriterProperties::builder()
         .set_compression(compression)
         .set_max_row_group_row_count(Some(options.row_group_rows))
@@ -119,10 +216,101 @@ fn properties(call_type: CallType, options: &EncodeOptions) -> WriterProperties 
     builder.build()
 }
 
+fn writer<W: Write + Send>(out: W, call_type: CallType, options: &EncodeOptions) -> Result<ArrowWriter<W>, EncodeError> {
+    let writer_options = ArrowWriterOptions::new().with_properties(properties(call_type, options));
+    ArrowWriter::try_new_with_options(out, schema(call_type), writer_options).map_err(parquet_error)
+}
+
 /// One column's values for the batch being built.
 enum ColumnBuilder {
     Timestamp(TimestampMicrosecondBuilder),
     Text(StringBuilder),
+}
+
+/// The rows gathered for the next Arrow batch.
+struct Batch {
+    schema: SchemaRef,
+    columns: Vec<ColumnBuilder>,
+    rows: usize,
+}
+
+impl Batch {
+    fn new(call_type: CallType) -> Batch {
+        let columns = call_type
+            .columns()
+            .iter()
+            .map(|c| match c.kind {
+                ColumnKind::Timestamp => {
+                    ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"))
+                }
+                ColumnKind::Text | ColumnKind::Json => ColumnBuilder::Text(StringBuilder::with_capacity(BATCH_ROWS, 0)),
+            })
+            .collect();
+        Batch { schema: schema(call_type), columns, rows: 0 }
+    }
+
+    /// Adds a call's row.
+    fn push_call(&mut self, call: &Call) {
+        let row = call.row();
+        for (i, column) in self.columns.iter_mut().enumerate() {
+            match (column, row.value(i)) {
+                (ColumnBuilder::Timestamp(b), Value::Timestamp(t)) => b.append_value(t.as_micros()),
+                (ColumnBuilder::Text(b), Value::Text(s)) => b.append_value(s),
+                (ColumnBuilder::Text(b), Value::Json(o)) => b.append_value(o.as_str()),
+                (ColumnBuilder::Timestamp(b), _) => b.append_null(),
+                (ColumnBuilder::Text(b), _) => b.append_null(),
+            }
+        }
+        self.rows += 1;
+    }
+
+    /// Adds a row encoded by [`ParquetEncoder::encode_row`]; `None` if malformed.
+    fn push_encoded(&mut self, bytes: &[u8]) -> Option<()> {
+        let mut row = RowBytes(bytes);
+        for column in &mut self.columns {
+            let present = row.present()?;
+            match column {
+                ColumnBuilder::Timestamp(b) if present => b.append_value(row.micros()?),
+                ColumnBuilder::Text(b) if present => b.append_value(row.text()?),
+                ColumnBuilder::Timestamp(b) => b.append_null(),
+                ColumnBuilder::Text(b) => b.append_null(),
+            }
+        }
+        self.rows += 1;
+        Some(())
+    }
+
+    /// Hands the gathered rows to the writer as one batch.
+    fn flush<W: Write + Send>(&mut self, writer: &mut ArrowWriter<W>) -> Result<(), EncodeError> {
+        if self.rows == 0 {
+            return Ok(());
+        }
+        let arrays: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|c| -> ArrayRef {
+                match c {
+                    ColumnBuilder::Timestamp(b) => Arc::new(b.finish()),
+                    ColumnBuilder::Text(b) => {
+                        // `finish` leaves an empty builder; give the next batch room
+                        // for as much text as this one had, so it does not regrow.
+                        let bytes = b.values_slice().len();
+                        let full = std::mem::replace(b, StringBuilder::with_capacity(BATCH_ROWS, bytes + bytes / 8));
+                        let mut full = full;
+                        Arc::new(full.finish())
+                    }
+                }
+            })
+            .collect();
+        self.rows = 0;
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| EncodeError::write(FileFormat::Parquet, e))?;
+        writer.write(&batch).map_err(parquet_error)
+    }
+
+    /// Flushes when the batch is full.
+    fn flush_if_full<W: Write + Send>(&mut self, writer: &mut ArrowWriter<W>) -> Result<(), EncodeError> {
+        if self.rows >= BATCH_ROWS { self.flush(writer) } else { Ok(()) }
+    }
 }
 
 /// Reads the binary rows [`ParquetEncoder::encode_row`] writes.
@@ -150,75 +338,152 @@ impl<'a> RowBytes<'a> {
     }
 }
 
-impl ColumnBuilder {
-    fn new(kind: ColumnKind) -> ColumnBuilder {
-        match kind {
-            ColumnKind::Timestamp => {
-                ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"))
-            }
-            ColumnKind::Text | ColumnKind::Json => ColumnBuilder::Text(StringBuilder::with_capacity(BATCH_ROWS, 0)),
-        }
-    }
-
-    fn append(&mut self, row: &mut RowBytes<'_>) -> Option<()> {
-        let present = row.present()?;
-        match self {
-            ColumnBuilder::Timestamp(b) if present => b.append_value(row.micros()?),
-            ColumnBuilder::Text(b) if present => b.append_value(row.text()?),
-            ColumnBuilder::Timestamp(b) => b.append_null(),
-            ColumnBuilder::Text(b) => b.append_null(),
-        }
-        Some(())
-    }
-
-    fn finish(&mut self) -> ArrayRef {
-        match self {
-            ColumnBuilder::Timestamp(b) => Arc::new(b.finish()),
-            ColumnBuilder::Text(b) => Arc::new(b.finish()),
-        }
-    }
-}
-
 fn parquet_error(e: parquet::errors::ParquetError) -> EncodeError {
     EncodeError::write(FileFormat::Parquet, e)
 }
 
-impl Encode for ParquetEncoder {
-    encode_common!();
+/// Where the Parquet file goes while it is being streamed: memory up to a limit,
+/// then an anonymous temporary file.
+struct Spool {
+    memory: Vec<u8>,
+    limit: usize,
+    file: Option<File>,
+    spill_dir: Option<std::path::PathBuf>,
+}
 
-    fn finish<W: Write + Send>(self, out: W) -> Result<W, EncodeError> {
-        let call_type = self.pending.call_type;
-        let schema = schema(call_type);
-        let options =
-            ArrowWriterOptions::new().with_properties(properties(call_type, self.pending.rows.options()));
-        let mut writer =
-            ArrowWriter::try_new_with_options(out, schema.clone(), options).map_err(parquet_error)?;
-        let mut builders: Vec<ColumnBuilder> =
-            call_type.columns().iter().map(|c| ColumnBuilder::new(c.kind)).collect();
-        let mut batched = 0usize;
-        let flush = |builders: &mut Vec<ColumnBuilder>, writer: &mut ArrowWriter<W>| {
-            let arrays = builders.iter_mut().map(ColumnBuilder::finish).collect();
-            let batch = RecordBatch::try_new(schema.clone(), arrays)
-                .map_err(|e| EncodeError::write(FileFormat::Parquet, e))?;
-            writer.write(&batch).map_err(parquet_error)
-        };
-        self.pending.rows.drain(|bytes| {
-            let mut row = RowBytes(bytes);
-            for builder in &mut builders {
-                builder.append(&mut row).ok_or_else(|| {
-                    EncodeError::write(FileFormat::Parquet, "internal error: a buffered row is malformed")
-                })?;
+enum SpoolReader {
+    Memory(Vec<u8>),
+    File(File),
+}
+
+impl Spool {
+    fn new(limit: usize, spill_dir: Option<std::path::PathBuf>) -> Spool {
+        Spool { memory: Vec::new(), limit, file: None, spill_dir }
+    }
+
+    fn into_reader(self) -> Result<SpoolReader, EncodeError> {
+        match self.file {
+            None => Ok(SpoolReader::Memory(self.memory)),
+            Some(mut file) => {
+                file.seek(SeekFrom::Start(0)).map_err(|source| EncodeError::Spill { source })?;
+                Ok(SpoolReader::File(file))
             }
-            batched += 1;
-            if batched == BATCH_ROWS {
-                flush(&mut builders, &mut writer)?;
-                batched = 0;
-            }
-            Ok(())
-        })?;
-        if batched > 0 {
-            flush(&mut builders, &mut writer)?;
         }
-        writer.into_inner().map_err(parquet_error)
+    }
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.file.is_none() && self.memory.len() + buf.len() > self.limit {
+            let mut file = match &self.spill_dir {
+                Some(dir) => tempfile::tempfile_in(dir)?,
+                None => tempfile::tempfile()?,
+            };
+            file.write_all(&self.memory)?;
+            self.memory = Vec::new();
+            self.file = Some(file);
+        }
+        match &mut self.file {
+            Some(file) => file.write(buf),
+            None => {
+                self.memory.extend_from_slice(buf);
+                Ok(buf.len())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), Write::flush)
+    }
+}
+
+impl Encode for ParquetEncoder {
+    fn call_type(&self) -> CallType {
+        self.call_type
+    }
+
+    fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    fn write(&mut self, call: &Call) -> Result<(), EncodeError> {
+        if call.call_type() != self.call_type {
+            return Err(EncodeError::WrongCallType { expected: self.call_type, found: call.call_type() });
+        }
+        let key = crate::sort_key(call);
+        if let State::Streaming(stream) = &self.state {
+            if key < stream.last_key {
+                self.switch_to_sorting()?;
+            }
+        }
+        match &mut self.state {
+            State::Streaming(stream) => {
+                stream.last_key = key;
+                stream.batch.push_call(call);
+                let result = stream.batch.flush_if_full(&mut stream.writer);
+                if result.is_err() {
+                    self.state = State::Broken;
+                }
+                result?;
+            }
+            State::Sorting(sorted) => sorted.push(key, |out| ParquetEncoder::encode_row(call, out))?,
+            State::Broken => return Err(broken()),
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn finish<W: Write + Send>(self, mut out: W) -> Result<W, EncodeError> {
+        match self.state {
+            State::Streaming(stream) => {
+                let Stream { mut writer, mut batch, .. } = *stream;
+                batch.flush(&mut writer)?;
+                let fail = |e: io::Error| EncodeError::write(FileFormat::Parquet, e);
+                match writer.into_inner().map_err(parquet_error)?.into_reader()? {
+                    SpoolReader::Memory(bytes) => out.write_all(&bytes).map_err(fail)?,
+                    SpoolReader::File(mut file) => {
+                        io::copy(&mut file, &mut out).map_err(fail)?;
+                    }
+                }
+                out.flush().map_err(fail)?;
+                Ok(out)
+            }
+            State::Sorting(sorted) => {
+                let mut writer = writer(out, self.call_type, &self.options)?;
+                let mut batch = Batch::new(self.call_type);
+                sorted.drain(|bytes| {
+                    batch.push_encoded(bytes).ok_or_else(|| {
+                        EncodeError::write(FileFormat::Parquet, "internal error: a buffered row is malformed")
+                    })?;
+                    batch.flush_if_full(&mut writer)
+                })?;
+                batch.flush(&mut writer)?;
+                writer.into_inner().map_err(parquet_error)
+            }
+            State::Broken => Err(broken()),
+        }
+    }
+}
+
+fn broken() -> EncodeError {
+    EncodeError::write(FileFormat::Parquet, "an earlier write failed; the file cannot be finished")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn spool_spills_past_its_limit() {
+        let mut spool = Spool::new(10, None);
+        spool.write_all(b"0123456789").unwrap();
+        assert!(spool.file.is_none());
+        spool.write_all(b"abc").unwrap();
+        assert!(spool.file.is_some());
+        let SpoolReader::File(mut file) = spool.into_reader().unwrap() else { panic!("expected a file") };
+        let mut back = String::new();
+        file.read_to_string(&mut back).unwrap();
+        assert_eq!(back, "0123456789abc");
     }
 }

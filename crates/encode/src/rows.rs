@@ -68,10 +68,6 @@ impl SortedRows {
         self.rows
     }
 
-    pub(crate) fn options(&self) -> &EncodeOptions {
-        &self.options
-    }
-
     /// Appends one row with sort key `key`; `encode` writes its bytes.
     pub(crate) fn push(&mut self, key: i64, encode: impl FnOnce(&mut Vec<u8>)) -> Result<(), EncodeError> {
         let needs_chunk = self.chunks.last().is_none_or(|c| c.capacity() - c.len() < CHUNK_SLACK);
