@@ -1,1 +1,136 @@
-fn main() {}
+//! The main job on embedded defaults: a realistic sample of calls, exported in all
+//! three formats into `./bucket`.
+//!
+//! ```text
+//! cargo run --release --example quickstart
+//! ```
+//!
+//! The sample is generated here, deterministically (fixed seed and clock), so a
+//! second run finds identical files and keeps them: objects are never overwritten.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cdp_warehouse::calls::{Call, CallType, JsonObject, Timestamp};
+use cdp_warehouse::encode::{Encode, EncodeOptions, FileEncoder, FileFormat};
+use common::{Published, publish_local};
+
+/// How many calls the sample holds.
+const CALLS: u64 = 10_000;
+
+/// A small deterministic generator (SplitMix64), so the sample is the same each run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+
+    fn hex(&mut self, len: usize) -> String {
+        (0..len).map(|_| char::from(b"0123456789abcdef"[self.below(16) as usize])).collect()
+    }
+}
+
+fn json(value: serde_json::Value) -> JsonObject {
+    JsonObject::try_from(value).expect("the sample builds objects")
+}
+
+/// One realistic call: 60% track, 20% page, 10% identify, 5% screen, 4% group, 1% alias.
+fn sample_call(rng: &mut Rng, i: u64, start: Timestamp) -> Call {
+    let user = format!("user-{}", rng.below(2_000));
+    let roll = rng.below(100);
+    let call = match roll {
+        0..60 => {
+            let event = rng.pick(&[
+                "Order Completed",
+                "Product Viewed",
+                "Cart Updated",
+                "Signed Up",
+                "Checkout Step 2 Viewed",
+            ]);
+            let products: Vec<_> = (0..1 + rng.below(3))
+                .map(|_| serde_json::json!({"sku": rng.hex(6), "price": rng.below(5_000) as f64 / 100.0, "quantity": 1 + rng.below(3)}))
+                .collect();
+            Call::track(&user, event).with_payload(json(serde_json::json!({
+                "order_id": rng.hex(8), "total": rng.below(30_000) as f64 / 100.0, "currency": "EUR", "products": products,
+            })))
+        }
+        60..80 => Call::page(&user, "Cart").with_payload(json(serde_json::json!({
+            "path": "/shop/cart", "url": "https://example.com/shop/cart", "title": "Cart, \"your\" items",
+        }))),
+        80..90 => Call::identify(&user).with_payload(json(serde_json::json!({
+            "email": format!("{user}@example.com"), "plan": rng.pick(&["free", "pro"]), "name": "Zoë Müller",
+            "address": {"city": "Berlin", "country": "DE"},
+        }))),
+        90..95 => Call::screen(&user, "Home").with_payload(json(serde_json::json!({"tab": "feed"}))),
+        95..99 => {
+            Call::group(&user, format!("acct-{}", rng.below(100))).with_payload(json(serde_json::json!({
+                "name": "Acme, Inc.", "employees": 1 + rng.below(5_000), "objectTypeId": 1 + rng.below(2),
+            })))
+        }
+        _ => Call::alias(&user, rng.hex(16)),
+    };
+    let sent = start.checked_add_micros(i as i64 * 60_000_000 / CALLS as i64).expect("within range");
+    let received = sent.checked_add_micros(40_000 + rng.below(60_000) as i64).expect("within range");
+    let mut call = call.with_message_id(rng.hex(24)).with_anonymous_id(rng.hex(16)).with_context(json(
+        serde_json::json!({
+            "ip": format!("10.0.{}.{}", rng.below(255), rng.below(255)),
+            "library": {"name": "analytics.js", "version": "2.11.1"},
+            "locale": "de-DE",
+        }),
+    ));
+    call.sent_at = Some(sent);
+    call.timestamp = Some(sent.checked_add_micros(-1_500).expect("within range"));
+    call.stamp_received(received);
+    call
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let start: Timestamp = "2026-11-22T10:00:00Z".parse()?;
+    let mut rng = Rng(7);
+    let calls: Vec<Call> = (0..CALLS).map(|i| sample_call(&mut rng, i, start)).collect();
+    for call in &calls {
+        call.validate()?;
+    }
+    let bucket = Path::new("bucket");
+    println!("exporting {CALLS} sample calls into {}/", bucket.display());
+    for format in FileFormat::ALL {
+        let mut encoders: BTreeMap<CallType, FileEncoder> = BTreeMap::new();
+        for call in &calls {
+            encoders
+                .entry(call.call_type())
+                .or_insert_with(|| FileEncoder::new(format, call.call_type(), EncodeOptions::default()))
+                .write(call)?;
+        }
+        for (call_type, encoder) in encoders {
+            let rows = encoder.rows();
+            let name = format!("quickstart.demo.1.{call_type}.{}", format.extension());
+            match publish_local(bucket, &name, |out| Ok(encoder.finish(out)?))? {
+                Published::Created(path, bytes) => {
+                    println!("  wrote {} ({rows} rows, {bytes} bytes)", path.display())
+                }
+                Published::AlreadyThere(path, bytes) => {
+                    println!(
+                        "  kept  {} ({rows} rows, {bytes} bytes): identical file already there",
+                        path.display()
+                    )
+                }
+            }
+        }
+    }
+    Ok(())
+}
