@@ -171,7 +171,8 @@ fn parse_line(bytes: &[u8], len: usize, fill: Fill) -> Result<Option<Call>, Line
         return Err(CallError::TooLarge { bytes: len, limit: MAX_CALL_BYTES }.into());
     }
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| LineErrorKind::InvalidUtf8 { byte: e.valid_up_to() + 1 })?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|e| LineErrorKind::InvalidUtf8 { byte: e.valid_up_to() + 1 })?;
     if text.trim().is_empty() {
         return Ok(None);
     }

@@ -117,7 +117,9 @@ impl<'a> Scanner<'a> {
         let has_less = |v: u64, n: u64| v.wrapping_sub(ONES * n) & !v & HIGHS;
         while let Some(word) = self.bytes.get(self.at..self.at + 8) {
             let v = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-            let stops = has_less(v, 0x20) | has_zero(v ^ (ONES * u64::from(b'"'))) | has_zero(v ^ (ONES * u64::from(b'\\')));
+            let stops = has_less(v, 0x20)
+                | has_zero(v ^ (ONES * u64::from(b'"')))
+                | has_zero(v ^ (ONES * u64::from(b'\\')));
             if stops != 0 {
                 // The lowest flagged byte is exact (false positives only appear above
                 // a true one), so it is the first byte that needs attention.

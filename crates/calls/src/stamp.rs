@@ -26,10 +26,10 @@ pub fn corrected_timestamp(
     sent_at: Option<Timestamp>,
     original_timestamp: Option<Timestamp>,
 ) -> Option<Timestamp> {
-    if let (Some(received), Some(sent), Some(original)) = (received_at, sent_at, original_timestamp) {
-        if let Some(t) = received.checked_add_micros(-sent.micros_since(original)) {
-            return Some(t);
-        }
+    if let (Some(received), Some(sent), Some(original)) = (received_at, sent_at, original_timestamp)
+        && let Some(t) = received.checked_add_micros(-sent.micros_since(original))
+    {
+        return Some(t);
     }
     original_timestamp.or(received_at)
 }

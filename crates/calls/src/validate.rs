@@ -47,10 +47,10 @@ impl Call {
             Body::Alias(b) => Some(("previousId", b.previous_id.as_deref())),
             Body::Identify(_) | Body::Page(_) | Body::Screen(_) => None,
         };
-        if let Some((field, value)) = required {
-            if missing(value) {
-                return Err(CallError::MissingField { call_type, field });
-            }
+        if let Some((field, value)) = required
+            && missing(value)
+        {
+            return Err(CallError::MissingField { call_type, field });
         }
         if matches!(self.body, Body::Alias(_)) {
             if missing(self.user_id.as_deref()) {
@@ -59,14 +59,14 @@ impl Call {
         } else if missing(self.user_id.as_deref()) && missing(self.anonymous_id.as_deref()) {
             return Err(CallError::MissingIdentity { call_type });
         }
-        if let Some(event) = self.semantic_event() {
-            if let Some(field) = event.required_fields().iter().find(|f| !self.has_path(f)) {
-                return Err(CallError::SemanticEventField {
-                    event,
-                    event_name: self.event().unwrap_or_default().to_owned(),
-                    field,
-                });
-            }
+        if let Some(event) = self.semantic_event()
+            && let Some(field) = event.required_fields().iter().find(|f| !self.has_path(f))
+        {
+            return Err(CallError::SemanticEventField {
+                event,
+                event_name: self.event().unwrap_or_default().to_owned(),
+                field,
+            });
         }
         // The bound does not look inside strings; most calls are far below the limit.
         if self.compact_json_len_bound() > MAX_CALL_BYTES {

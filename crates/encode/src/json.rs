@@ -68,7 +68,12 @@ impl Encode for JsonEncoder {
 }
 
 /// Writes a header and the rows, in order, for the text formats.
-pub(crate) fn write_rows<W: Write>(pending: Pending, format: FileFormat, header: &[u8], out: W) -> Result<W, EncodeError> {
+pub(crate) fn write_rows<W: Write>(
+    pending: Pending,
+    format: FileFormat,
+    header: &[u8],
+    out: W,
+) -> Result<W, EncodeError> {
     let fail = |e: std::io::Error| EncodeError::write(format, e);
     let mut out = BufWriter::with_capacity(256 << 10, out);
     out.write_all(header).map_err(fail)?;

@@ -90,9 +90,11 @@ impl ParquetEncoder {
     pub fn new(call_type: CallType, options: EncodeOptions) -> ParquetEncoder {
         let spool = Spool::new(options.sort_buffer_bytes, options.spill_dir.clone());
         let state = match writer(spool, call_type, &options) {
-            Ok(writer) => {
-                State::Streaming(Box::new(Stream { writer, batch: Batch::new(call_type), last_key: i64::MIN }))
-            }
+            Ok(writer) => State::Streaming(Box::new(Stream {
+                writer,
+                batch: Batch::new(call_type),
+                last_key: i64::MIN,
+            })),
             // Making a writer fails only on a bad schema, which is ours; sorting mode
             // reports the same error again at `finish`.
             Err(_) => State::Sorting(SortedRows::new(options.clone())),
@@ -193,12 +195,13 @@ pub(crate) fn schema(call_type: CallType) -> SchemaRef {
 fn properties(call_type: CallType, options: &EncodeOptions) -> WriterProperties {
     let compression = match options.compression {
         Compression::Snappy => parquet::basic::Compression::SNAPPY,
-        Compression::Zstd(level) => {
-            parquet::basic::Compression::ZSTD(ZstdLevel::try_new(level).unwrap_or_else(|_| ZstdLevel::default()))
-        }
+        Compression::Zstd(level) => parquet::basic::Compression::ZSTD(
+            ZstdLevel::try_new(level).unwrap_or_else(|_| ZstdLevel::default()),
+        ),
         Compression::None => parquet::basic::Compression::UNCOMPRESSED,
     };
-    let sort_key = SortingColumn { column_idx: RECEIVED_AT_COLUMN as i32, descending: false, nulls_first: true };
+    let sort_key =
+        SortingColumn { column_idx: RECEIVED_AT_COLUMN as i32, descending: false, nulls_first: true };
     let mut builder = WriterProperties::builder()
         .set_compression(compression)
         .set_max_row_group_row_count(Some(options.row_group_rows))
@@ -216,7 +219,11 @@ fn properties(call_type: CallType, options: &EncodeOptions) -> WriterProperties 
     builder.build()
 }
 
-fn writer<W: Write + Send>(out: W, call_type: CallType, options: &EncodeOptions) -> Result<ArrowWriter<W>, EncodeError> {
+fn writer<W: Write + Send>(
+    out: W,
+    call_type: CallType,
+    options: &EncodeOptions,
+) -> Result<ArrowWriter<W>, EncodeError> {
     let writer_options = ArrowWriterOptions::new().with_properties(properties(call_type, options));
     ArrowWriter::try_new_with_options(out, schema(call_type), writer_options).map_err(parquet_error)
 }
@@ -240,10 +247,12 @@ impl Batch {
             .columns()
             .iter()
             .map(|c| match c.kind {
-                ColumnKind::Timestamp => {
-                    ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"))
+                ColumnKind::Timestamp => ColumnBuilder::Timestamp(
+                    TimestampMicrosecondBuilder::with_capacity(BATCH_ROWS).with_timezone("UTC"),
+                ),
+                ColumnKind::Text | ColumnKind::Json => {
+                    ColumnBuilder::Text(StringBuilder::with_capacity(BATCH_ROWS, 0))
                 }
-                ColumnKind::Text | ColumnKind::Json => ColumnBuilder::Text(StringBuilder::with_capacity(BATCH_ROWS, 0)),
             })
             .collect();
         Batch { schema: schema(call_type), columns, rows: 0 }
@@ -295,7 +304,8 @@ impl Batch {
                         // `finish` leaves an empty builder; give the next batch room
                         // for as much text as this one had, so it does not regrow.
                         let bytes = b.values_slice().len();
-                        let full = std::mem::replace(b, StringBuilder::with_capacity(BATCH_ROWS, bytes + bytes / 8));
+                        let full =
+                            std::mem::replace(b, StringBuilder::with_capacity(BATCH_ROWS, bytes + bytes / 8));
                         let mut full = full;
                         Arc::new(full.finish())
                     }
@@ -303,7 +313,8 @@ impl Batch {
             })
             .collect();
         self.rows = 0;
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| EncodeError::write(FileFormat::Parquet, e))?;
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)
+            .map_err(|e| EncodeError::write(FileFormat::Parquet, e))?;
         writer.write(&batch).map_err(parquet_error)
     }
 
@@ -411,10 +422,10 @@ impl Encode for ParquetEncoder {
             return Err(EncodeError::WrongCallType { expected: self.call_type, found: call.call_type() });
         }
         let key = crate::sort_key(call);
-        if let State::Streaming(stream) = &self.state {
-            if key < stream.last_key {
-                self.switch_to_sorting()?;
-            }
+        if let State::Streaming(stream) = &self.state
+            && key < stream.last_key
+        {
+            self.switch_to_sorting()?;
         }
         match &mut self.state {
             State::Streaming(stream) => {

@@ -86,7 +86,9 @@ impl SortedRows {
         self.index.push(RowRef { key, chunk: narrow(chunk_no)?, start: narrow(start)?, len: narrow(len)? });
         self.buffered_bytes += len;
         self.rows += 1;
-        if self.index.len() >= self.options.row_group_rows || self.buffered_bytes >= self.options.sort_buffer_bytes {
+        if self.index.len() >= self.options.row_group_rows
+            || self.buffered_bytes >= self.options.sort_buffer_bytes
+        {
             self.spill()?;
         }
         Ok(())
@@ -130,7 +132,10 @@ impl SortedRows {
     }
 
     /// Hands every row to `sink` in key order.
-    pub(crate) fn drain(mut self, mut sink: impl FnMut(&[u8]) -> Result<(), EncodeError>) -> Result<(), EncodeError> {
+    pub(crate) fn drain(
+        mut self,
+        mut sink: impl FnMut(&[u8]) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
         if self.runs.is_empty() {
             self.sort();
             return self.index.iter().try_for_each(|r| sink(self.row(r)));
