@@ -2,14 +2,15 @@
 //!
 //! ```text
 //! cargo run --release --example export -- --format json|csv|parquet --out DIR \
-//!     [--integration ID] [--action ID] [--compression snappy|zstd|none] [INPUT.ndjson | -]
+//!     [--integration ID] [--action ID] [--compression snappy|zstd|none] [--no-fsync] [INPUT.ndjson | -]
 //! ```
 //!
 //! Files are named `<integration>.<action>.1.<type>.<ext>` (position 1 until the
 //! bucket writer numbers syncs). Bad lines are reported on stderr with their line
 //! numbers and skipped; every good line is written. Exit status: 0 when every line
 //! was written, 2 when some lines were rejected (the files are still written), 1 on
-//! any other error.
+//! any other error. Files are synced to disk before they get their names;
+//! `--no-fsync` skips that (for benchmarks against tools that do not sync).
 
 mod common;
 
@@ -29,7 +30,7 @@ use cdp_warehouse::encode::{Compression, Encode, EncodeOptions, FileEncoder, Fil
 use common::{Published, check_id, publish_local};
 
 const USAGE: &str = "usage: export --format json|csv|parquet --out DIR [--integration ID] [--action ID] \
-                     [--compression snappy|zstd|none] [INPUT.ndjson | -]";
+                     [--compression snappy|zstd|none] [--no-fsync] [INPUT.ndjson | -]";
 
 struct Args {
     format: FileFormat,
@@ -37,6 +38,7 @@ struct Args {
     integration: String,
     action: String,
     compression: Compression,
+    sync: bool,
     input: Option<PathBuf>,
 }
 
@@ -46,6 +48,7 @@ fn parse_args() -> Result<Args, String> {
     let mut integration = "cdp".to_owned();
     let mut action = "export".to_owned();
     let mut compression = Compression::Snappy;
+    let mut sync = true;
     let mut input = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -65,6 +68,7 @@ fn parse_args() -> Result<Args, String> {
                     }
                 }
             }
+            "--no-fsync" => sync = false,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             "-" => input = None,
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}\n{USAGE}")),
@@ -77,6 +81,7 @@ fn parse_args() -> Result<Args, String> {
         integration,
         action,
         compression,
+        sync,
         input,
     })
 }
@@ -114,7 +119,7 @@ fn run(args: Args) -> Result<u64, Box<dyn std::error::Error>> {
         let rows = encoder.rows();
         let name =
             format!("{}.{}.1.{}.{}", args.integration, args.action, call_type, args.format.extension());
-        let published = publish_local(&args.out, &name, |out| Ok(encoder.finish(out)?))?;
+        let published = publish_local(&args.out, &name, args.sync, |out| Ok(encoder.finish(out)?))?;
         match published {
             Published::Created(path, bytes) => {
                 println!("wrote {} ({rows} rows, {bytes} bytes)", path.display())

@@ -119,7 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (call_type, encoder) in encoders {
             let rows = encoder.rows();
             let name = format!("quickstart.demo.1.{call_type}.{}", format.extension());
-            match publish_local(bucket, &name, |out| Ok(encoder.finish(out)?))? {
+            match publish_local(bucket, &name, true, |out| Ok(encoder.finish(out)?))? {
                 Published::Created(path, bytes) => {
                     println!("  wrote {} ({rows} rows, {bytes} bytes)", path.display())
                 }

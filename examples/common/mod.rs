@@ -27,12 +27,13 @@ pub enum Published {
 }
 
 /// Writes a file into `dir` under `name` with create-only semantics: the bytes go
-/// to a temporary file first, which is then linked to its final name (never
-/// visible half-written, never replacing anything). If the name is taken by a
+/// to a temporary file first (synced to disk when `sync`), which is then linked to
+/// its final name (never visible half-written, never replacing anything). If the name is taken by a
 /// file with identical bytes, that is success; different bytes are an error.
 pub fn publish_local(
     dir: &Path,
     name: &str,
+    sync: bool,
     write: impl FnOnce(BufWriter<File>) -> Result<BufWriter<File>, Box<dyn std::error::Error>>,
 ) -> Result<Published, Box<dyn std::error::Error>> {
     fs::create_dir_all(dir)?;
@@ -41,7 +42,7 @@ pub fn publish_local(
     let result = (|| {
         let out = write(BufWriter::with_capacity(1 << 20, File::create(&tmp)?))?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
-        if std::env::var_os("NO_FSYNC").is_none() {
+        if sync {
             file.sync_all()?;
         }
         let size = file.metadata()?.len();

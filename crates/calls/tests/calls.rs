@@ -191,7 +191,9 @@ fn message_id_limit_counts_characters_not_bytes() {
 
 /// A track call in canonical wire order whose only variable part is `pad`.
 fn padded_track(pad: &str) -> String {
-    format!(r#"{{"type":"track","messageId":"m-1","userId":"u-1","event":"Big","properties":{{"pad":"{pad}"}}}}"#)
+    format!(
+        r#"{{"type":"track","messageId":"m-1","userId":"u-1","event":"Big","properties":{{"pad":"{pad}"}}}}"#
+    )
 }
 
 /// Padding of exactly `bytes` bytes, mostly two-byte characters.
@@ -246,7 +248,8 @@ fn size_limit_measures_the_compact_form_not_the_input() {
         "z".repeat(100)
     );
     let call = parse(&unknown);
-    let compact = format!(r#"{{"type":"identify","userId":"u","blob":{{"k":"{}","n":[1,2]}}}}"#, "z".repeat(100));
+    let compact =
+        format!(r#"{{"type":"identify","userId":"u","blob":{{"k":"{}","n":[1,2]}}}}"#, "z".repeat(100));
     assert_eq!(call.to_json(), compact);
     assert_eq!(call.compact_json_len(), compact.len());
 }
@@ -298,7 +301,10 @@ fn every_field_has_its_camel_case_wire_name() {
 
     // snake_case spellings are not the fields: they are unknown fields.
     let call = parse(r#"{"type":"identify","user_id":"u1","anonymous_id":"a1","message_id":"m"}"#);
-    assert_eq!((call.user_id.as_deref(), call.anonymous_id.as_deref(), call.message_id.as_deref()), (None, None, None));
+    assert_eq!(
+        (call.user_id.as_deref(), call.anonymous_id.as_deref(), call.message_id.as_deref()),
+        (None, None, None)
+    );
     assert_eq!(call.extra.len(), 3);
     assert_eq!(call.validate(), Err(CallError::MissingIdentity { call_type: CallType::Identify }));
 }
@@ -349,7 +355,9 @@ fn numeric_ids_become_decimal_strings() {
         ("1e3", "1000"),
     ];
     for (number, want) in cases {
-        let call = parse(&format!(r#"{{"type":"group","userId":{number},"anonymousId":{number},"groupId":{number}}}"#));
+        let call = parse(&format!(
+            r#"{{"type":"group","userId":{number},"anonymousId":{number},"groupId":{number}}}"#
+        ));
         assert_eq!(call.user_id.as_deref(), Some(want), "userId {number}");
         assert_eq!(call.anonymous_id.as_deref(), Some(want), "anonymousId {number}");
         assert_eq!(call.group_id(), Some(want), "groupId {number}");
@@ -358,7 +366,11 @@ fn numeric_ids_become_decimal_strings() {
             format!(r#"{{"type":"group","userId":"{want}","anonymousId":"{want}","groupId":"{want}"}}"#)
         );
         let alias = parse(&format!(r#"{{"type":"alias","userId":{number},"previousId":{number}}}"#));
-        assert_eq!((alias.user_id.as_deref(), alias.previous_id()), (Some(want), Some(want)), "alias {number}");
+        assert_eq!(
+            (alias.user_id.as_deref(), alias.previous_id()),
+            (Some(want), Some(want)),
+            "alias {number}"
+        );
         assert_eq!(alias.validate(), Ok(()));
     }
 }
@@ -481,7 +493,10 @@ fn the_type_field_is_required_and_must_be_one_of_six_names() {
             r#"{"type":{"name":"track"}}"#,
             CallError::InvalidField { field: "type", expected: "a string", found: "object" },
         ),
-        (r#"{"type":true}"#, CallError::InvalidField { field: "type", expected: "a string", found: "boolean" }),
+        (
+            r#"{"type":true}"#,
+            CallError::InvalidField { field: "type", expected: "a string", found: "boolean" },
+        ),
     ];
     for (text, want) in cases {
         assert_eq!(Call::parse_json(text), Err(want), "{text}");
@@ -490,7 +505,14 @@ fn the_type_field_is_required_and_must_be_one_of_six_names() {
 
 #[test]
 fn text_that_is_not_a_json_object_is_rejected_with_where_and_what() {
-    for (text, found) in [("[]", "array"), (r#""track""#, "string"), ("42", "number"), ("null", "null"), ("true", "boolean"), (" [ {\"type\":\"track\"} ] ", "array")] {
+    for (text, found) in [
+        ("[]", "array"),
+        (r#""track""#, "string"),
+        ("42", "number"),
+        ("null", "null"),
+        ("true", "boolean"),
+        (" [ {\"type\":\"track\"} ] ", "array"),
+    ] {
         assert_eq!(Call::parse_json(text), Err(CallError::NotAnObject { found }), "{text}");
     }
     for text in ["", "   ", "{", r#"{"type":"track","#, r#"{"type":"track"} x"#, "{'type':'track'}", "nul"] {
@@ -536,7 +558,9 @@ fn values_serde_json_cannot_decode_are_errors_not_panics() {
     }
     // Inside objects and unknown fields they are kept as text, and inspecting them
     // as a `serde_json::Value` is an error, not a panic.
-    let call = parse(r#"{"type":"track","userId":"u1","event":"E","properties":{"s":"\ud800","n":1e400},"x":"\udc00"}"#);
+    let call = parse(
+        r#"{"type":"track","userId":"u1","event":"E","properties":{"s":"\ud800","n":1e400},"x":"\udc00"}"#,
+    );
     assert_eq!(call.properties().unwrap().as_str(), r#"{"s":"\ud800","n":1e400}"#);
     assert_eq!(call.extra.get("x"), Some(r#""\udc00""#));
     assert!(call.properties().unwrap().to_value().is_err());
@@ -577,7 +601,9 @@ fn unknown_fields_survive_a_round_trip() {
     let output = call.to_json();
     // Unknown objects are compacted, but their number spelling and escapes are kept.
     assert!(
-        output.contains(r#""vendorPayload":{"nested":{"deep":[1,2.50,-3e2,true,null,"s p a c e"]},"z":{},"a":[]}"#),
+        output.contains(
+            r#""vendorPayload":{"nested":{"deep":[1,2.50,-3e2,true,null,"s p a c e"]},"z":{},"a":[]}"#
+        ),
         "{output}"
     );
     assert!(output.contains(r#""note":"line\nbreak \"quoted\" \\ back \/ slash""#), "{output}");
@@ -605,6 +631,104 @@ fn unknown_field_keys_with_escapes_are_decoded_and_written_escaped() {
     // An escaped spelling of a known name is that name.
     let call = parse(r#"{"type":"identify","user\u0049d":"u9"}"#);
     assert_eq!(call.user_id.as_deref(), Some("u9"));
+}
+
+#[test]
+fn a_repeated_top_level_key_takes_its_last_value() {
+    // The second spelling has an escaped key, which takes the serde_json path.
+    for text in [
+        r#"{"type":"identify","userId":"a","x":1,"userId":"b","x":{"n":2},"traits":{},"traits":{"t":3}}"#,
+        r#"{"type":"identify","user\u0049d":"a","x":1,"userId":"b","x":{"n":2},"traits":{},"traits":{"t":3}}"#,
+    ] {
+        let call = parse(text);
+        assert_eq!(call.user_id.as_deref(), Some("b"), "{text}");
+        assert_eq!(call.extra.get("x"), Some(r#"{"n":2}"#), "{text}");
+        assert_eq!(call.traits(), Some(&obj(r#"{"t":3}"#)), "{text}");
+        assert_eq!(call.to_json(), r#"{"type":"identify","userId":"b","traits":{"t":3},"x":{"n":2}}"#);
+    }
+}
+
+#[test]
+fn values_kept_as_text_must_still_be_valid_json() {
+    let bad = [
+        r#""\u12g4""#,
+        r#""\u00""#,
+        r#""\q""#,
+        r#""\x41""#,
+        "01",
+        "-01",
+        "1.",
+        ".5",
+        "-",
+        "+1",
+        "1e",
+        "1e+",
+        "0x10",
+        "NaN",
+        "Infinity",
+        "tru",
+        "nul",
+        "falsy",
+        "[1,]",
+        "[1 2]",
+        r#"{"a":1,}"#,
+        r#"{"a" 1}"#,
+        "{1:2}",
+        "{'a':1}",
+        r#"{"a":}"#,
+        "[",
+        r#""open"#,
+    ];
+    for value in bad {
+        for text in [
+            format!(r#"{{"type":"track","userId":"u","event":"E","properties":{{"k":{value}}}}}"#),
+            format!(r#"{{"type":"track","userId":"u","event":"E","x":{value}}}"#),
+            format!(r#"{{"type":"track","userId":"u","event":"E","context":{{"a":[{value}]}}}}"#),
+        ] {
+            assert!(matches!(Call::parse_json(&text), Err(CallError::InvalidJson { .. })), "{text}");
+            assert!(serde_json::from_str::<Call>(&text).is_err(), "{text}");
+        }
+    }
+    // Unusual but valid values are kept exactly as written.
+    for value in [
+        "-0",
+        "0.0e+0",
+        "1E-5",
+        "-12.50",
+        "[]",
+        "{}",
+        r#""\u00e9\/""#,
+        r#"[true,false,null]"#,
+        r#"{"":{"":[]}}"#,
+    ] {
+        let text = format!(
+            r#"{{"type":"track","userId":"u","event":"E","properties":{{"k":{value}}},"x":{value}}}"#
+        );
+        let call = parse(&text);
+        assert_eq!(call.properties().unwrap().as_str(), format!(r#"{{"k":{value}}}"#));
+        assert_eq!(call.extra.get("x"), Some(value));
+        assert_eq!(call.to_json(), text);
+    }
+}
+
+#[test]
+fn raw_control_characters_inside_strings_are_invalid_json() {
+    // JSON requires U+0000 to U+001F to be escaped inside strings, wherever they are.
+    for text in [
+        "{\"type\":\"track\",\"userId\":\"a\u{1}b\",\"event\":\"E\"}",
+        "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"tab\there\"}",
+        "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"E\",\"properties\":{\"k\":\"line\nbreak\"}}",
+        "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"E\",\"unknown\":\"nul\u{0}\"}",
+        "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"E\",\"ke\u{1f}y\":1}",
+    ] {
+        assert!(matches!(Call::parse_json(text), Err(CallError::InvalidJson { .. })), "{text:?}");
+        assert!(serde_json::from_str::<Call>(text).is_err(), "{text:?}");
+    }
+    // DEL (U+007F) is not a control character for JSON.
+    assert_eq!(
+        parse("{\"type\":\"track\",\"userId\":\"a\u{7f}\",\"event\":\"E\"}").user_id.as_deref(),
+        Some("a\u{7f}")
+    );
 }
 
 #[test]
@@ -661,7 +785,10 @@ fn serde_deserialize_and_serialize_agree_with_parse_json_and_to_json() {
     // Errors: serde's message carries the call error.
     for (text, want) in [
         (r#"{"userId":"u"}"#, CallError::MissingType),
-        (r#"{"type":"track","userId":true}"#, CallError::InvalidField { field: "userId", expected: "a string or number", found: "boolean" }),
+        (
+            r#"{"type":"track","userId":true}"#,
+            CallError::InvalidField { field: "userId", expected: "a string or number", found: "boolean" },
+        ),
         (r#"{"type":"hop"}"#, CallError::UnknownType { value: "hop".into() }),
     ] {
         assert_eq!(Call::parse_json(text), Err(want.clone()));
@@ -675,7 +802,8 @@ fn serde_deserialize_and_serialize_agree_with_parse_json_and_to_json() {
     struct Batch {
         batch: Vec<Call>,
     }
-    let batch: Batch = serde_json::from_str(&format!(r#"{{"batch":[{},{}]}}"#, inputs[0], inputs[3])).unwrap();
+    let batch: Batch =
+        serde_json::from_str(&format!(r#"{{"batch":[{},{}]}}"#, inputs[0], inputs[3])).unwrap();
     assert_eq!(batch.batch, vec![parse(inputs[0]), parse(inputs[3])]);
     assert_eq!(
         serde_json::to_string(&batch).unwrap(),
@@ -683,7 +811,8 @@ fn serde_deserialize_and_serialize_agree_with_parse_json_and_to_json() {
     );
     // From a `serde_json::Value` (object keys there are sorted, so compare content).
     let from_value: Call =
-        serde_json::from_value(json!({"type": "group", "userId": 7, "groupId": "g", "traits": {"a": [1]}})).unwrap();
+        serde_json::from_value(json!({"type": "group", "userId": 7, "groupId": "g", "traits": {"a": [1]}}))
+            .unwrap();
     assert_eq!(from_value, parse(r#"{"type":"group","userId":"7","groupId":"g","traits":{"a":[1]}}"#));
 }
 
@@ -694,11 +823,24 @@ fn serde_deserialize_and_serialize_agree_with_parse_json_and_to_json() {
 /// Arbitrary text, weighted towards what needs escaping or is multi-byte.
 fn text() -> impl Strategy<Value = String> {
     let special = prop::sample::select(vec![
-        '"', '\\', '/', '\n', '\r', '\t', '\u{0}', '\u{8}', '\u{c}', '\u{1b}', '\u{1f}', '\u{7f}', 'é', '€', '😀',
-        '\u{2028}', '\u{feff}', ' ',
+        '"', '\\', '/', '\n', '\r', '\t', '\u{0}', '\u{8}', '\u{c}', '\u{1b}', '\u{1f}', '\u{7f}', 'é', '€',
+        '😀', '\u{2028}', '\u{feff}', ' ',
     ]);
     prop::collection::vec(prop_oneof![3 => any::<char>(), 2 => special], 0..12)
         .prop_map(|chars| chars.into_iter().collect())
+}
+
+/// Text to paste between quotes as is: plain, escaped, or not valid inside a string.
+fn raw_fragment() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        4 => any::<char>().prop_map(String::from),
+        1 => prop::sample::select(vec![
+            "\\n", "\\\"", "\\\\", "\\/", "\\u00e9", "\\u0000", "\\ud83d\\ude00", "\\ud800", "\\udc00",
+            "\\x", "\\u12", "\"", "\\", "\u{0}", "\u{1f}", "\t", "\n", "\u{7f}", "😀", " ", ":", ",", "{", "}",
+        ])
+        .prop_map(String::from),
+    ];
+    prop::collection::vec(piece, 0..8).prop_map(|pieces| pieces.concat())
 }
 
 fn json_value() -> impl Strategy<Value = Json> {
@@ -720,7 +862,8 @@ fn json_value() -> impl Strategy<Value = Json> {
     leaf.prop_recursive(4, 32, 5, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(Json::Array),
-            prop::collection::vec((text(), inner), 0..5).prop_map(|kv| Json::Object(kv.into_iter().collect())),
+            prop::collection::vec((text(), inner), 0..5)
+                .prop_map(|kv| Json::Object(kv.into_iter().collect())),
         ]
     })
 }
@@ -753,7 +896,12 @@ fn parts() -> impl Strategy<Value = Parts> {
         [prop::option::of(text()), prop::option::of(text()), prop::option::of(text())],
         prop::option::of(text()),
         (prop::option::of(json_object()), prop::option::of(json_object()), prop::option::of(json_object())),
-        [prop::option::of(micros()), prop::option::of(micros()), prop::option::of(micros()), prop::option::of(micros())],
+        [
+            prop::option::of(micros()),
+            prop::option::of(micros()),
+            prop::option::of(micros()),
+            prop::option::of(micros()),
+        ],
         prop::collection::vec((text(), json_value()), 0..5),
     )
         .prop_map(|(call_type, ids, typed, (payload, context, integrations), times, extra)| Parts {
@@ -867,6 +1015,29 @@ proptest! {
     }
 
     #[test]
+    fn the_fast_reader_agrees_with_serde_on_odd_string_contents(
+        parts in prop::collection::vec(raw_fragment(), 5),
+        escaped_key in any::<bool>(),
+    ) {
+        // Fragments are pasted in unescaped: some texts are invalid JSON on purpose.
+        let key = if escaped_key { r"user\u0049d" } else { "userId" };
+        let text = format!(
+            r#"{{"type":"track","{key}":"{}","event":"{}","properties":{{"k":"{}"}},"{}":"{}"}}"#,
+            parts[0], parts[1], parts[2], parts[3], parts[4]
+        );
+        let ours = Call::parse_json(&text);
+        let theirs = serde_json::from_str::<Call>(&text);
+        match (&ours, &theirs) {
+            (Ok(a), Ok(b)) => {
+                prop_assert_eq!(a, b);
+                prop_assert_eq!(a.compact_json_len(), a.to_json().len());
+            }
+            (Err(_), Err(_)) => {}
+            _ => prop_assert!(false, "{:?}: parse_json {:?} but serde {:?}", text, ours, theirs.map_err(|e| e.to_string())),
+        }
+    }
+
+    #[test]
     fn parse_json_never_panics_and_agrees_with_serde(text in "[{}\\[\\]\":, a-z0-9.\\\\eE+-]{0,40}") {
         let ours = Call::parse_json(&text);
         let theirs = serde_json::from_str::<Call>(&text);
@@ -887,7 +1058,11 @@ fn corrected_timestamp_subtracts_the_client_wait_from_received_at() {
     let t = |s: &str| Some(ts(s));
     // Waited 30.25 s on the client: 12:00:00 - 30.25 s.
     assert_eq!(
-        corrected_timestamp(t("2024-03-10T12:00:00Z"), t("2024-03-10T11:58:30.250Z"), t("2024-03-10T11:58:00Z")),
+        corrected_timestamp(
+            t("2024-03-10T12:00:00Z"),
+            t("2024-03-10T11:58:30.250Z"),
+            t("2024-03-10T11:58:00Z")
+        ),
         t("2024-03-10T11:59:29.750Z")
     );
     // Client clock two hours fast, waited 5 s: 12:00:07 - 5 s.
@@ -995,10 +1170,14 @@ fn stamp_received_without_client_times() {
     // No times at all: timestamp is the receipt time.
     let mut call = Call::track("u1", "E");
     call.stamp_received(now);
-    assert_eq!((call.timestamp, call.original_timestamp, call.sent_at, call.received_at), (Some(now), None, None, Some(now)));
+    assert_eq!(
+        (call.timestamp, call.original_timestamp, call.sent_at, call.received_at),
+        (Some(now), None, None, Some(now))
+    );
     assert!(call.to_json().contains(r#""timestamp":"2026-11-22T10:00:05.123456Z""#));
     // A timestamp but no sentAt: nothing to correct with, the client's time stands.
-    let mut call = parse(r#"{"type":"track","userId":"u1","event":"E","timestamp":"2026-11-22T09:59:00-02:00"}"#);
+    let mut call =
+        parse(r#"{"type":"track","userId":"u1","event":"E","timestamp":"2026-11-22T09:59:00-02:00"}"#);
     call.stamp_received(now);
     assert_eq!(call.original_timestamp, Some(ts("2026-11-22T11:59:00Z")));
     assert_eq!(call.timestamp, Some(ts("2026-11-22T11:59:00Z")));
@@ -1032,7 +1211,10 @@ fn fill_missing_fills_only_what_is_absent() {
     // Nothing at all.
     let mut call = Call::track("u1", "E");
     call.fill_missing(now);
-    assert_eq!((call.timestamp, call.original_timestamp, call.sent_at, call.received_at), (Some(now), None, None, Some(now)));
+    assert_eq!(
+        (call.timestamp, call.original_timestamp, call.sent_at, call.received_at),
+        (Some(now), None, None, Some(now))
+    );
     let id = call.message_id.clone().unwrap();
     assert!(is_ulid(&id), "{id}");
 
@@ -1040,7 +1222,10 @@ fn fill_missing_fills_only_what_is_absent() {
     let mut call = parse(r#"{"type":"track","userId":"u1","event":"E","timestamp":"2026-11-22T09:00:00Z"}"#);
     call.fill_missing(now);
     let nine = Some(ts("2026-11-22T09:00:00Z"));
-    assert_eq!((call.timestamp, call.original_timestamp, call.sent_at, call.received_at), (nine, nine, None, Some(now)));
+    assert_eq!(
+        (call.timestamp, call.original_timestamp, call.sent_at, call.received_at),
+        (nine, nine, None, Some(now))
+    );
 
     // originalTimestamp and sentAt: receivedAt is now, timestamp corrected from it.
     let mut call = parse(concat!(
@@ -1061,7 +1246,10 @@ fn fill_missing_fills_only_what_is_absent() {
     assert_eq!(call.received_at, Some(ts("2026-11-20T12:00:00Z")));
     assert_eq!(call.timestamp, Some(ts("2026-11-20T11:59:58Z")));
     let id = call.message_id.clone().unwrap();
-    assert_eq!(ulid::Ulid::from_string(&id).unwrap().timestamp_ms(), ts("2026-11-20T12:00:00Z").as_millis() as u64);
+    assert_eq!(
+        ulid::Ulid::from_string(&id).unwrap().timestamp_ms(),
+        ts("2026-11-20T12:00:00Z").as_millis() as u64
+    );
 
     // timestamp and receivedAt, no original: original copied, the rest untouched.
     let mut call = parse(concat!(
@@ -1098,7 +1286,11 @@ const SEMANTIC: [(&str, SemanticEvent, &[&str]); 11] = [
     ("Unsuppress Person", SemanticEvent::UserUnsuppressed, &["userId"]),
     ("Object Deleted", SemanticEvent::ObjectDeleted, &["properties.objectId"]),
     ("Relationship Deleted", SemanticEvent::RelationshipDeleted, &["userId", "properties.objectId"]),
-    ("Report Delivery Event", SemanticEvent::ReportDeliveryEvent, &["properties.deliveryId", "properties.metric"]),
+    (
+        "Report Delivery Event",
+        SemanticEvent::ReportDeliveryEvent,
+        &["properties.deliveryId", "properties.metric"],
+    ),
 ];
 
 /// A track call of `event` with an anonymousId and exactly the `present` fields.
@@ -1151,7 +1343,11 @@ fn a_semantic_event_missing_a_required_field_names_that_field() {
 #[test]
 fn device_token_must_be_present_and_not_null_or_empty() {
     let want = |name: &str, event| {
-        Err(CallError::SemanticEventField { event, event_name: name.to_owned(), field: "context.device.token" })
+        Err(CallError::SemanticEventField {
+            event,
+            event_name: name.to_owned(),
+            field: "context.device.token",
+        })
     };
     for (name, event) in [
         ("Device Created or Updated", SemanticEvent::DeviceCreatedOrUpdated),
@@ -1170,9 +1366,11 @@ fn device_token_must_be_present_and_not_null_or_empty() {
             assert_eq!(check(&v), want(name, event), "{v}");
         }
         // The token is only looked for under context, not properties.
-        let v = json!({"type": "track", "event": name, "userId": "u1", "properties": {"device": {"token": "t"}}});
+        let v =
+            json!({"type": "track", "event": name, "userId": "u1", "properties": {"device": {"token": "t"}}});
         assert_eq!(check(&v), want(name, event), "{v}");
-        let v = json!({"type": "track", "event": name, "userId": "u1", "context": {"device": {"token": "t"}}});
+        let v =
+            json!({"type": "track", "event": name, "userId": "u1", "context": {"device": {"token": "t"}}});
         assert_eq!(check(&v), Ok(()), "{v}");
     }
 }
@@ -1183,7 +1381,8 @@ fn object_deleted_needs_no_user_id_but_still_an_identity() {
     assert_eq!(check(&v), Ok(()), "a numeric objectId is present; objectTypeId defaults");
     let v = json!({"type": "track", "event": "Object Deleted", "properties": {"objectId": "o1"}});
     assert_eq!(check(&v), Err(CallError::MissingIdentity { call_type: CallType::Track }));
-    let v = json!({"type": "track", "event": "Object Deleted", "userId": "u1", "properties": {"objectId": null}});
+    let v =
+        json!({"type": "track", "event": "Object Deleted", "userId": "u1", "properties": {"objectId": null}});
     assert_eq!(
         check(&v),
         Err(CallError::SemanticEventField {
@@ -1211,7 +1410,8 @@ fn names_that_only_resemble_semantic_events_are_ordinary_events() {
 // 6. Warehouse rows
 // ---------------------------------------------------------------------------------
 
-const COMMON: [&str; 7] = ["received_at", "id", "user_id", "anonymous_id", "sent_at", "timestamp", "original_timestamp"];
+const COMMON: [&str; 7] =
+    ["received_at", "id", "user_id", "anonymous_id", "sent_at", "timestamp", "original_timestamp"];
 
 fn column_names(call_type: CallType) -> Vec<&'static str> {
     call_type.columns().iter().map(|c| c.name).collect()
@@ -1298,7 +1498,10 @@ fn event_slugs_follow_the_spec_vectors() {
     assert_eq!(Call::track("u1", "日本語").row().get("event"), Some(Value::Text("".into())));
     // A track without event has neither.
     let call = Call::new(Body::empty(CallType::Track));
-    assert_eq!((call.row().get("event"), call.row().get("event_text")), (Some(Value::Null), Some(Value::Null)));
+    assert_eq!(
+        (call.row().get("event"), call.row().get("event_text")),
+        (Some(Value::Null), Some(Value::Null))
+    );
 }
 
 #[test]
@@ -1343,7 +1546,10 @@ fn a_group_row_has_the_group_id_and_the_object_type_id() {
         (r#"{"type":"group","userId":"u1","groupId":"g1","traits":{"objectTypeId":"\u0037"}}"#, "7"),
         (r#"{"type":"group","userId":"u1","groupId":"g1","traits":{"nested":{"objectTypeId":9}}}"#, "1"),
         // A repeated key: the last one wins, as everywhere else.
-        (r#"{"type":"group","userId":"u1","groupId":"g1","traits":{"objectTypeId":2,"objectTypeId":3}}"#, "3"),
+        (
+            r#"{"type":"group","userId":"u1","groupId":"g1","traits":{"objectTypeId":2,"objectTypeId":3}}"#,
+            "3",
+        ),
     ];
     for (text, want) in cases {
         let call = parse(text);
@@ -1351,15 +1557,14 @@ fn a_group_row_has_the_group_id_and_the_object_type_id() {
         assert_eq!(call.row().get("object_type_id"), Some(Value::Text(want.into())), "{text}");
         assert_eq!(call.row().get("group_id"), Some(Value::Text("g1".into())), "{text}");
     }
-    let call = parse(r#"{"type":"group","userId":"u1","groupId":12,"traits":{"objectTypeId":5,"plan":"pro"}}"#);
+    let call =
+        parse(r#"{"type":"group","userId":"u1","groupId":12,"traits":{"objectTypeId":5,"plan":"pro"}}"#);
     let traits = obj(r#"{"objectTypeId":5,"plan":"pro"}"#);
     let row = call.row();
-    assert_eq!(row.values().skip(7).collect::<Vec<_>>(), [
-        Value::Text("12".into()),
-        Value::Text("5".into()),
-        Value::Json(&traits),
-        Value::Null
-    ]);
+    assert_eq!(
+        row.values().skip(7).collect::<Vec<_>>(),
+        [Value::Text("12".into()), Value::Text("5".into()), Value::Json(&traits), Value::Null]
+    );
     // Other types have no object type.
     assert_eq!(Call::identify("u1").object_type_id(), None);
 }

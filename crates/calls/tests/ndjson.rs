@@ -314,7 +314,9 @@ fn a_read_error_is_reported_on_the_next_line_and_ends_the_stream() {
     let mut reader = CallReader::new(BufReader::new(Failing(input)));
     assert_eq!(reader.next().unwrap().unwrap().message_id.as_deref(), Some("ok"));
     match reader.next() {
-        Some(Err(LineError { line: 3, kind: LineErrorKind::Io(e) })) => assert_eq!(e.to_string(), "disk on fire"),
+        Some(Err(LineError { line: 3, kind: LineErrorKind::Io(e) })) => {
+            assert_eq!(e.to_string(), "disk on fire")
+        }
         other => panic!("{other:?}"),
     }
     assert!(reader.next().is_none());
@@ -371,7 +373,10 @@ fn the_reader_fills_missing_fields_unless_told_not_to() {
     // Without filling: calls come through as read, and are still checked.
     let items: Vec<_> = CallReader::without_filling(input.as_bytes()).collect();
     let first = items[0].as_ref().unwrap();
-    assert_eq!((first.message_id.as_deref(), first.received_at, first.original_timestamp), (None, None, None));
+    assert_eq!(
+        (first.message_id.as_deref(), first.received_at, first.original_timestamp),
+        (None, None, None)
+    );
     assert_eq!(first.timestamp, Some(ts("2026-11-22T09:00:00Z")));
     assert_eq!(items[1].as_ref().unwrap(), &Call::parse_json(input.lines().nth(1).unwrap()).unwrap());
     assert!(matches!(
@@ -401,7 +406,10 @@ fn values_that_cannot_be_decoded_are_line_errors_not_panics() {
     ));
     assert!(matches!(
         items[1],
-        Err(LineError { line: 2, kind: LineErrorKind::Call(CallError::InvalidField { field: "groupId", .. }) })
+        Err(LineError {
+            line: 2,
+            kind: LineErrorKind::Call(CallError::InvalidField { field: "groupId", .. })
+        })
     ));
     assert_eq!(items[2].as_ref().unwrap().message_id.as_deref(), Some("fine"));
 }
