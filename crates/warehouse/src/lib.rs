@@ -30,3 +30,5 @@
 
 pub use cdp_calls as calls;
 pub use cdp_encode as encode;
+pub use cdp_query as query;
+pub use cdp_rows as rows;

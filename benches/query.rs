@@ -1,0 +1,2 @@
+//! Placeholder: the query bench is being written (see the cdp-query issue).
+fn main() {}

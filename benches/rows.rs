@@ -1,0 +1,2 @@
+//! Placeholder: the rows bench is being written (see the cdp-rows issue).
+fn main() {}
