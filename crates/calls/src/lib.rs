@@ -59,7 +59,7 @@ mod wire;
 
 pub use call::{Alias, Body, Call, CallType, Extra, Group, Identify, Page, Screen, Track, UnknownCallType};
 pub use error::CallError;
-pub use json::{JsonObject, JsonObjectError};
+pub use json::{JsonObject, JsonObjectError, compact_json};
 pub use row::{Column, ColumnKind, RECEIVED_AT_COLUMN, Value, WarehouseRow};
 pub use semantic::SemanticEvent;
 pub use slug::{event_slug, push_event_slug};

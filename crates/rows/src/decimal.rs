@@ -1,0 +1,380 @@
+//! Exact decimals: when decimal text is written as a JSON number, and in what form.
+//!
+//! The rule (also in the crate docs): decimal text is a JSON number when it *fits
+//! exactly*, that is when
+//! - it is an integer (after removing a zero fraction or applying an exponent) from
+//!   `i64::MIN` to `u64::MAX`, which JSON readers hold exactly as integers; or
+//! - the nearest `f64` to it, printed in its shortest round-trip form, denotes the
+//!   same decimal value, so reading it as a double and printing it gives it back
+//!   (`0.1`, `19.99`, `-1.5E+3`; not `0.1000000000000000000001` or `1e400`).
+//!
+//! Otherwise, and for text that is not a decimal number at all (`NaN`, `Infinity`),
+//! it is the JSON string of the text as given.
+
+use std::fmt::Write as _;
+
+/// At most this many significant digits are examined; more never fit.
+const MAX_DIGITS: usize = 40;
+
+/// Decimal text split into its parts: `[sign] int [. frac] [e exp]`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    neg: bool,
+    plus: bool,
+    int: &'a [u8],
+    /// `None` when there is no `.`.
+    frac: Option<&'a [u8]>,
+    /// The exponent, saturated to ±10^15.
+    exp: i64,
+    /// The exponent's text after `e`/`E` (sign included), if any.
+    exp_text: Option<&'a [u8]>,
+}
+
+/// Splits decimal text: `[+-] (digits [. digits?] | . digits) [(e|E) [+-] digits]`.
+pub(crate) fn split(text: &str) -> Option<Parts<'_>> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let (neg, plus) = match b.first() {
+        Some(b'-') => (true, false),
+        Some(b'+') => (false, true),
+        _ => (false, false),
+    };
+    if neg || plus {
+        i += 1;
+    }
+    let digits_from = |mut j: usize| {
+        while b.get(j).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+        }
+        j
+    };
+    let int_end = digits_from(i);
+    let int = &b[i..int_end];
+    i = int_end;
+    let mut frac = None;
+    if b.get(i) == Some(&b'.') {
+        let end = digits_from(i + 1);
+        frac = Some(&b[i + 1..end]);
+        i = end;
+    }
+    if int.is_empty() && frac.is_none_or(<[u8]>::is_empty) {
+        return None;
+    }
+    let mut exp = 0i64;
+    let mut exp_text = None;
+    if let Some(b'e' | b'E') = b.get(i) {
+        let start = i + 1;
+        let mut j = start;
+        let exp_neg = match b.get(j) {
+            Some(b'-') => {
+                j += 1;
+                true
+            }
+            Some(b'+') => {
+                j += 1;
+                false
+            }
+            _ => false,
+        };
+        let end = digits_from(j);
+        if end == j {
+            return None;
+        }
+        for &d in &b[j..end] {
+            exp = (exp * 10 + i64::from(d - b'0')).min(1_000_000_000_000_000);
+        }
+        if exp_neg {
+            exp = -exp;
+        }
+        exp_text = Some(&b[start..end]);
+        i = end;
+    }
+    (i == b.len()).then_some(Parts { neg, plus, int, frac, exp, exp_text })
+}
+
+/// A decimal value as significant digits and a power of ten: `digits × 10^exp`,
+/// with no leading or trailing zeros in `digits` (none at all for zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Normal {
+    neg: bool,
+    digits: [u8; MAX_DIGITS],
+    len: usize,
+    exp: i64,
+}
+
+impl Normal {
+    fn digits(&self) -> &[u8] {
+        &self.digits[..self.len]
+    }
+
+    pub(crate) fn is_zero(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn is_negative(&self) -> bool {
+        self.neg && !self.is_zero()
+    }
+
+    /// The value when it is an integer whose magnitude fits a `u128`.
+    pub(crate) fn integer_magnitude(&self) -> Option<u128> {
+        if self.exp < 0 {
+            return None;
+        }
+        let mut v: u128 = 0;
+        for &d in self.digits() {
+            v = v.checked_mul(10)?.checked_add(u128::from(d - b'0'))?;
+        }
+        for _ in 0..self.exp {
+            v = v.checked_mul(10)?;
+        }
+        Some(v)
+    }
+
+    /// `trunc(|value| × 10^scale)`, if it fits a `u128`.
+    pub(crate) fn scaled_magnitude(&self, scale: i64) -> Option<u128> {
+        let exp = self.exp.checked_add(scale)?;
+        let keep = if exp >= 0 {
+            self.len
+        } else {
+            // Drop the digits below the units place.
+            let drop = usize::try_from(exp.unsigned_abs()).unwrap_or(usize::MAX);
+            self.len.saturating_sub(drop)
+        };
+        let mut v: u128 = 0;
+        for &d in &self.digits()[..keep] {
+            v = v.checked_mul(10)?.checked_add(u128::from(d - b'0'))?;
+        }
+        for _ in 0..exp.max(0) {
+            v = v.checked_mul(10)?;
+        }
+        Some(v)
+    }
+}
+
+/// Normalises split decimal text; `None` with more than [`MAX_DIGITS`] significant
+/// digits.
+pub(crate) fn normalize(p: &Parts<'_>) -> Option<Normal> {
+    let frac = p.frac.unwrap_or_default();
+    let all = || p.int.iter().chain(frac.iter()).copied();
+    let total = p.int.len() + frac.len();
+    let Some(first) = all().position(|d| d != b'0') else {
+        return Some(Normal { neg: p.neg, digits: [0; MAX_DIGITS], len: 0, exp: 0 });
+    };
+    let last = total - 1 - all().rev().position(|d| d != b'0').unwrap_or(0);
+    let len = last + 1 - first;
+    if len > MAX_DIGITS {
+        return None;
+    }
+    let mut digits = [0u8; MAX_DIGITS];
+    for (slot, d) in digits.iter_mut().zip(all().skip(first).take(len)) {
+        *slot = d;
+    }
+    // The power of ten of the last significant digit.
+    let place = i64::try_from(p.int.len()).unwrap_or(i64::MAX) - 1 - i64::try_from(last).unwrap_or(0);
+    Some(Normal { neg: p.neg, digits, len, exp: p.exp.saturating_add(place) })
+}
+
+/// A small stack buffer to format into without allocating.
+struct StackText {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl StackText {
+    fn new() -> StackText {
+        StackText { buf: [0; 64], len: 0 }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Whether the value survives a trip through the nearest `f64` and its shortest
+/// decimal form.
+fn round_trips_f64(n: &Normal) -> bool {
+    if n.len > 17 {
+        return false;
+    }
+    let mut text = StackText::new();
+    let digits = std::str::from_utf8(n.digits()).unwrap_or_default();
+    if write!(text, "{}{}e{}", if n.neg { "-" } else { "" }, digits, n.exp).is_err() {
+        return false;
+    }
+    let Ok(f) = text.as_str().parse::<f64>() else { return false };
+    if !f.is_finite() || f == 0.0 {
+        return false;
+    }
+    let mut shortest = StackText::new();
+    if write!(shortest, "{f:e}").is_err() {
+        return false;
+    }
+    split(shortest.as_str()).and_then(|p| normalize(&p)).is_some_and(|back| back == *n)
+}
+
+/// Whether the value fits exactly in a JSON number (see the module docs).
+pub(crate) fn fits_json_number(n: &Normal) -> bool {
+    if n.is_zero() {
+        return true;
+    }
+    if let Some(m) = n.integer_magnitude() {
+        let limit = if n.neg { 1u128 << 63 } else { u128::from(u64::MAX) };
+        if m <= limit {
+            return true;
+        }
+    }
+    round_trips_f64(n)
+}
+
+/// Whether the text follows the JSON number grammar as it is.
+fn is_json_number(p: &Parts<'_>) -> bool {
+    let int_ok = match p.int {
+        [] => false,
+        [b'0'] => true,
+        [b'0', ..] => false,
+        _ => true,
+    };
+    !p.plus && int_ok && p.frac.is_none_or(|f| !f.is_empty())
+}
+
+/// Appends the JSON number form of decimal text that fits: the text as given when it
+/// is already valid JSON, else with `+`, superfluous leading zeros and a bare `.`
+/// removed (`+007.` → `7`, `.5` → `0.5`).
+fn push_number(out: &mut Vec<u8>, text: &str, p: &Parts<'_>) {
+    if is_json_number(p) {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
+    if p.neg {
+        out.push(b'-');
+    }
+    let int = match p.int.iter().position(|&d| d != b'0') {
+        Some(i) => &p.int[i..],
+        None => b"0",
+    };
+    out.extend_from_slice(int);
+    if let Some(frac) = p.frac.filter(|f| !f.is_empty()) {
+        out.push(b'.');
+        out.extend_from_slice(frac);
+    }
+    if let Some(exp) = p.exp_text {
+        out.push(b'e');
+        out.extend_from_slice(exp);
+    }
+}
+
+/// Appends decimal text as JSON: a number when it fits exactly, else a string.
+pub(crate) fn push_decimal_json(out: &mut Vec<u8>, text: &str) {
+    if let Some(p) = split(text)
+        && normalize(&p).is_some_and(|n| fits_json_number(&n))
+    {
+        push_number(out, text, &p);
+        return;
+    }
+    cdp_calls::push_json_string(out, text);
+}
+
+/// Decimal text as an id string (`userId`, `groupId`, …): an integer as its plain
+/// digits (`42.000` → `42`), anything else as given.
+pub(crate) fn decimal_id_text(text: &str) -> String {
+    if let Some(n) = split(text).and_then(|p| normalize(&p))
+        && let Some(m) = n.integer_magnitude()
+    {
+        return if n.is_negative() { format!("-{m}") } else { m.to_string() };
+    }
+    text.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(text: &str) -> String {
+        let mut out = Vec::new();
+        push_decimal_json(&mut out, text);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn splits_and_normalizes() {
+        let n = normalize(&split("-0012.3400e2").unwrap()).unwrap();
+        assert_eq!((n.neg, n.digits(), n.exp), (true, &b"1234"[..], 0));
+        let n = normalize(&split("1200").unwrap()).unwrap();
+        assert_eq!((n.digits(), n.exp), (&b"12"[..], 2));
+        let n = normalize(&split(".05").unwrap()).unwrap();
+        assert_eq!((n.digits(), n.exp), (&b"5"[..], -2));
+        assert!(normalize(&split("0.000").unwrap()).unwrap().is_zero());
+        for bad in ["", "-", ".", "e5", "1e", "1e+", "1.2.3", "NaN", "Infinity", " 1", "1 ", "0x10", "1_000"]
+        {
+            assert!(split(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_that_fit_stay_numbers() {
+        for (text, want) in [
+            ("0", "0"),
+            ("-0.0", "-0.0"),
+            ("42", "42"),
+            ("42.000", "42.000"),
+            ("19.99", "19.99"),
+            ("0.1", "0.1"),
+            ("-1.5E+3", "-1.5E+3"),
+            ("18446744073709551615", "18446744073709551615"),
+            ("-9223372036854775808", "-9223372036854775808"),
+            ("1e23", "1e23"),
+            ("+7", "7"),
+            ("007.50", "7.50"),
+            (".5", "0.5"),
+            ("5.", "5"),
+            ("2.5e-3", "2.5e-3"),
+        ] {
+            assert_eq!(json(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn numbers_that_do_not_fit_become_strings() {
+        for text in [
+            "0.1000000000000000000001",
+            "18446744073709551617",
+            "-9223372036854775809",
+            "12345678901234567890123.5",
+            "1e400",
+            "1e-400",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "abc",
+        ] {
+            assert_eq!(json(text), format!("\"{text}\""), "{text}");
+        }
+    }
+
+    #[test]
+    fn ids_drop_zero_fractions() {
+        assert_eq!(decimal_id_text("42.000"), "42");
+        assert_eq!(decimal_id_text("-7"), "-7");
+        assert_eq!(decimal_id_text("1.5"), "1.5");
+        assert_eq!(decimal_id_text("NaN"), "NaN");
+    }
+
+    #[test]
+    fn scales_exactly() {
+        let n = normalize(&split("1795341600.1234567").unwrap()).unwrap();
+        assert_eq!(n.scaled_magnitude(6), Some(1_795_341_600_123_456));
+        let n = normalize(&split("1.7953416E9").unwrap()).unwrap();
+        assert_eq!(n.scaled_magnitude(0), Some(1_795_341_600));
+        let n = normalize(&split("0.0000001").unwrap()).unwrap();
+        assert_eq!(n.scaled_magnitude(6), Some(0));
+    }
+}
