@@ -6,6 +6,7 @@ use cdp_calls::CallType;
 use sqlparser::ast::{
     Expr, Query, Select, SelectItem, SetExpr, Spanned, Statement, Visit, Visitor, WildcardAdditionalOptions,
 };
+use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
 
@@ -200,9 +201,8 @@ pub(crate) fn analyze(rendered: &RenderedQuery, options: CheckOptions) -> Result
         (Some(Statement::Query(query)), None) => query,
         // The read-only visitor lets only queries through; this is for safety.
         (Some(other), None) => {
-            let statement = statement_name(other.to_string().split_whitespace().map(str::to_ascii_uppercase))
-                .unwrap_or_default();
-            return Err(error_at(ErrorKind::NotReadOnly { statement }, start));
+            let (statement, location) = statement_head(&other, &tokens);
+            return Err(error_at(ErrorKind::NotReadOnly { statement }, location.unwrap_or(start)));
         }
         (Some(_), Some(second)) => {
             let location =
@@ -297,13 +297,25 @@ const WRITE_WORDS: &[&str] = &[
     "VACUUM",
 ];
 
-/// If the statement in which parsing failed at `location` starts with a write word,
-/// its name and start.
+/// Words that, where the parser gave up, mean a write nested in a query (`WITH d AS
+/// (DELETE …)` in a dialect without data-modifying CTEs).
+const NESTED_WRITE_WORDS: &[&str] = &[
+    "ALTER", "CALL", "COPY", "CREATE", "DELETE", "DROP", "GRANT", "INSERT", "MERGE", "REVOKE", "TRUNCATE",
+    "UPDATE",
+];
+
+/// If parsing failed at `location` because of a write, what it is and where: the
+/// statement starts with a write word, the parser stopped at `INTO`, or a write word
+/// follows a `(` before where it stopped.
 fn failed_write(tokens: &[TokenWithSpan], location: Location) -> Option<(String, Location)> {
     let mut first = None;
+    let mut at_error = None;
     for (index, token) in tokens.iter().enumerate() {
         if token.span.start > location {
             break;
+        }
+        if token.span.start == location && significant(token) {
+            at_error = Some(index);
         }
         match &token.token {
             Token::SemiColon => first = None,
@@ -311,14 +323,45 @@ fn failed_write(tokens: &[TokenWithSpan], location: Location) -> Option<(String,
             _ => {}
         }
     }
-    let first = first?;
-    let words = tokens[first..].iter().filter(|t| significant(t)).map_while(|t| match &t.token {
+    if let Some(first) = first
+        && let Some(name) = statement_name(words_from(&tokens[first..]))
+        && WRITE_WORDS.contains(&name.split(' ').next().unwrap_or_default())
+    {
+        return Some((name, tokens[first].span.start));
+    }
+    let at_error = at_error?;
+    if let Some(name) = statement_name(words_from(&tokens[at_error..]))
+        && name == "INTO"
+    {
+        return Some(("SELECT … INTO".to_owned(), tokens[at_error].span.start));
+    }
+    // A write where a query was expected: right after a `(` (a CTE or subquery) in the
+    // failing statement, up to where the parser stopped.
+    let from = first.unwrap_or(0);
+    let mut previous = None;
+    for (index, token) in tokens.iter().enumerate().take(at_error + 1).skip(from) {
+        if !significant(token) {
+            continue;
+        }
+        if previous == Some(&Token::LParen)
+            && let Token::Word(word) = &token.token
+            && word.quote_style.is_none()
+            && NESTED_WRITE_WORDS.iter().any(|w| w.eq_ignore_ascii_case(&word.value))
+        {
+            let name = statement_name(words_from(&tokens[index..])).unwrap_or_default();
+            return Some((name, token.span.start));
+        }
+        previous = Some(&token.token);
+    }
+    None
+}
+
+/// The unquoted words at the start of `tokens`, in upper case.
+fn words_from(tokens: &[TokenWithSpan]) -> impl Iterator<Item = String> + '_ {
+    tokens.iter().filter(|t| significant(t)).map_while(|t| match &t.token {
         Token::Word(word) if word.quote_style.is_none() => Some(word.value.to_ascii_uppercase()),
         _ => None,
-    });
-    let name = statement_name(words)?;
-    let head = name.split(' ').next().unwrap_or_default();
-    WRITE_WORDS.contains(&head).then(|| (name, tokens[first].span.start))
+    })
 }
 
 /// `INSERT`, `CREATE TABLE`, `ALTER USER`: the first word of a statement, and for
@@ -333,6 +376,36 @@ fn statement_name(mut words: impl Iterator<Item = String>) -> Option<String> {
         Some(object) => format!("{first} {object}"),
         None => first,
     })
+}
+
+/// The first token of a parsed statement. sqlparser's span of a statement may start
+/// after its first keywords (at the table of `CREATE TABLE t`), so this walks back over
+/// keywords from the span's start, stopping at `(`, `;` or anything else.
+fn statement_start(statement: &Statement, tokens: &[TokenWithSpan]) -> Option<usize> {
+    let start = known(statement.span().start)?;
+    let mut first = tokens.iter().position(|t| significant(t) && t.span.start >= start)?;
+    for (index, token) in tokens[..first].iter().enumerate().rev() {
+        match &token.token {
+            Token::Whitespace(_) => {}
+            Token::Word(word) if word.quote_style.is_none() && word.keyword != Keyword::NoKeyword => {
+                first = index
+            }
+            _ => break,
+        }
+    }
+    Some(first)
+}
+
+/// A parsed statement's name as written (`CREATE TABLE`) and its start, or as sqlparser
+/// prints it when its position is not known.
+fn statement_head(statement: &Statement, tokens: &[TokenWithSpan]) -> (String, Option<Location>) {
+    if let Some(first) = statement_start(statement, tokens)
+        && let Some(name) = statement_name(words_from(&tokens[first..]))
+    {
+        return (name, Some(tokens[first].span.start));
+    }
+    let text = statement.to_string();
+    (statement_name(text.split_whitespace().map(str::to_ascii_uppercase)).unwrap_or_default(), None)
 }
 
 /// Something that is not read-only, found in a parsed statement.
@@ -354,10 +427,8 @@ impl Visitor for ReadOnly<'_> {
         if matches!(statement, Statement::Query(_)) {
             return ControlFlow::Continue(());
         }
-        let text = statement.to_string();
-        let words = text.split_whitespace().map(|w| w.to_ascii_uppercase());
-        let what = statement_name(words).unwrap_or_default();
-        ControlFlow::Break(Violation { what, location: statement.span().start })
+        let (what, location) = statement_head(statement, self.tokens);
+        ControlFlow::Break(Violation { what, location: location.unwrap_or(statement.span().start) })
     }
 
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<Violation> {
@@ -437,10 +508,11 @@ fn warnings(analysis: &Analysis<'_>, options: CheckOptions, start: Location) -> 
             .all(|item| !matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)));
         let mut count = 0;
         for item in &select.projection {
-            for name in result_names(item) {
+            for name in result_names(item, &analysis.tokens) {
                 count += 1;
                 if count == MAX_RESULT_COLUMNS + 1 && known_count {
-                    let total = select.projection.iter().map(|i| result_names(i).len()).sum();
+                    let total =
+                        select.projection.iter().map(|i| result_names(i, &analysis.tokens).len()).sum();
                     let kind = WarningKind::TooManyColumns { count: total, limit: MAX_RESULT_COLUMNS };
                     warn(kind, name.location);
                 }
@@ -542,29 +614,41 @@ struct ResultName {
     location: Location,
 }
 
-fn result_names(item: &SelectItem) -> Vec<ResultName> {
-    let named = |ident: &sqlparser::ast::Ident, fallback: Location| ResultName {
+fn result_names(item: &SelectItem, tokens: &[TokenWithSpan]) -> Vec<ResultName> {
+    let named = |ident: &sqlparser::ast::Ident, expr: &Expr| ResultName {
         name: Some(ident.value.clone()),
         quoted: ident.quote_style.is_some(),
-        location: known(ident.span.start).unwrap_or(fallback),
+        location: known(ident.span.start)
+            .or_else(|| alias_location(tokens, expr.span().end, &ident.value))
+            .unwrap_or(expr.span().start),
     };
     match item {
-        SelectItem::ExprWithAlias { expr, alias } => vec![named(alias, expr.span().start)],
+        SelectItem::ExprWithAlias { expr, alias } => vec![named(alias, expr)],
         SelectItem::ExprWithAliases { expr, aliases } => {
-            aliases.iter().map(|alias| named(alias, expr.span().start)).collect()
+            aliases.iter().map(|alias| named(alias, expr)).collect()
         }
-        SelectItem::UnnamedExpr(expr) => {
-            let location = expr.span().start;
-            vec![match expr {
-                Expr::Identifier(ident) => named(ident, location),
-                Expr::CompoundIdentifier(parts) if !parts.is_empty() => {
-                    named(&parts[parts.len() - 1], location)
-                }
-                _ => ResultName { name: None, quoted: false, location },
-            }]
-        }
+        SelectItem::UnnamedExpr(expr) => vec![match expr {
+            Expr::Identifier(ident) => named(ident, expr),
+            Expr::CompoundIdentifier(parts) if !parts.is_empty() => named(&parts[parts.len() - 1], expr),
+            _ => ResultName { name: None, quoted: false, location: expr.span().start },
+        }],
         SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => Vec::new(),
     }
+}
+
+/// Where an alias whose span sqlparser left empty (a string alias, `AS 'name'`) is
+/// written: the first token after its expression that spells it.
+fn alias_location(tokens: &[TokenWithSpan], after: Location, alias: &str) -> Option<Location> {
+    let after = known(after)?;
+    tokens
+        .iter()
+        .filter(|t| t.span.start >= after)
+        .find(|t| match &t.token {
+            Token::Word(word) => word.value == alias,
+            Token::SingleQuotedString(text) | Token::DoubleQuotedString(text) => text == alias,
+            _ => false,
+        })
+        .map(|t| t.span.start)
 }
 
 /// The reserved fields of a call type (they match without regard to case), or of every
