@@ -232,6 +232,12 @@ pub(crate) fn fits_json_number(n: &Normal) -> bool {
             return true;
         }
     }
+    // Up to 15 significant digits (DBL_DIG) within the normal range, distinct
+    // decimals map to distinct doubles, so the shortest form gives the digits back.
+    let magnitude = n.exp.saturating_add(n.len as i64);
+    if n.len <= 15 && (-300..=300).contains(&magnitude) {
+        return true;
+    }
     round_trips_f64(n)
 }
 

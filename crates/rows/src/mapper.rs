@@ -240,10 +240,22 @@ fn measure(scratch: &mut Vec<u8>, column: usize, value: &Value<'_>) -> Result<us
     if size_at_least(value) > MAX_VALUE_BYTES {
         return Err(too_large(size_at_least(value)));
     }
-    scratch.clear();
-    // A value that cannot be written is refused by its field's conversion.
-    let _ = push_value(scratch, value, false);
-    let bytes = scratch.len();
+    let bytes = match value {
+        Value::Null => 4,
+        Value::Timestamp(t) | Value::TimestampWithoutZone(t) => {
+            if t.as_micros() % 1000 == 0 {
+                26
+            } else {
+                29
+            }
+        }
+        _ => {
+            scratch.clear();
+            // A value that cannot be written is refused by its field's conversion.
+            let _ = push_value(scratch, value, false);
+            scratch.len()
+        }
+    };
     if bytes > MAX_VALUE_BYTES {
         return Err(too_large(bytes));
     }

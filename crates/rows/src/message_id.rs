@@ -2,14 +2,15 @@
 //! the row's timestamp and whose random part is a hash of the row.
 //!
 //! # Encoding (version 1)
-//! The hash is XXH3-128 (the `xxhash-rust` crate; the algorithm's output is frozen by
-//! its specification) of these bytes, integers little-endian, `len` a `u64` byte count:
+//! The hash is XXH3 (the `xxhash-rust` crate; the algorithm's output is frozen by its
+//! specification). Integers are little-endian and `len` is a `u64` byte count.
 //!
-//! - the tag `cdp-rows/messageId/v1`;
-//! - `len` and UTF-8 of the sync name; `len` and the call type's wire name;
-//! - the number of columns as a `u64`, then `len` and UTF-8 of each column name as
-//!   returned;
-//! - each value in column order, as a type tag byte and its content:
+//! - The *header* is the same for every row of a result set: the tag
+//!   `cdp-rows/messageId/v1`; `len` and UTF-8 of the sync name; `len` and the call
+//!   type's wire name; the number of columns as a `u64`, then `len` and UTF-8 of each
+//!   column name as returned. Its XXH3-64 is the seed.
+//! - The row's hash is the XXH3-128, with that seed, of each value in column order,
+//!   as a type tag byte and its content:
 //!   null `0`; boolean `1` and a byte 0 or 1; signed integer `2` and `i64`; unsigned
 //!   integer `3` and `u64`; float `4` and the `f64` bits (every NaN as
 //!   `0x7ff8000000000000`); decimal `5`, `len` and the text; text `6`, `len` and the
@@ -41,8 +42,8 @@ fn push_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 /// Hashes rows of one result set into message ids, reusing one buffer.
 #[derive(Debug, Clone)]
 pub(crate) struct IdHasher {
-    /// The encoding of everything that is the same for every row.
-    header: Vec<u8>,
+    /// XXH3-64 of the encoding of everything that is the same for every row.
+    seed: u64,
     buf: Vec<u8>,
 }
 
@@ -55,17 +56,16 @@ impl IdHasher {
         for name in columns {
             push_bytes(&mut header, name.as_bytes());
         }
-        IdHasher { buf: Vec::with_capacity(header.len() + 512), header }
+        IdHasher { seed: xxhash_rust::xxh3::xxh3_64(&header), buf: Vec::with_capacity(512) }
     }
 
     /// The 128-bit hash of a row.
     pub(crate) fn hash(&mut self, values: &[Value<'_>]) -> u128 {
         self.buf.clear();
-        self.buf.extend_from_slice(&self.header);
         for value in values {
             encode(&mut self.buf, value, 0);
         }
-        xxhash_rust::xxh3::xxh3_128(&self.buf)
+        xxhash_rust::xxh3::xxh3_128_with_seed(&self.buf, self.seed)
     }
 
     /// The message id of a row whose time is `at`.

@@ -66,6 +66,10 @@ fn push_quoted_ascii(out: &mut Vec<u8>, s: &str) {
 /// The compact text of a JSON object held in text, when the text is one: after
 /// trimming JSON white space it starts with `{` and ends with `}`, and it parses.
 pub(crate) fn text_object(text: &str) -> Option<std::borrow::Cow<'_, str>> {
+    // Most text is not an object: decide on the first byte before trimming.
+    if !matches!(text.as_bytes().first(), Some(b'{' | b' ' | b'\t' | b'\n' | b'\r')) {
+        return None;
+    }
     let trimmed = text.trim_matches([' ', '\t', '\n', '\r']);
     if !(trimmed.starts_with('{') && trimmed.ends_with('}')) {
         return None;
