@@ -236,6 +236,13 @@ pub trait Encode {
     /// How many calls were written so far.
     fn rows(&self) -> u64;
 
+    /// About how large the file is so far, in bytes, for deciding when a file is big
+    /// enough. For JSON and CSV it is exact apart from the CSV header. For Parquet it
+    /// is the encoded size of the row groups written plus the uncompressed size of the
+    /// rows not yet in one, which is at least the size the finished file will have
+    /// before its footer in the usual case.
+    fn encoded_bytes(&self) -> u64;
+
     /// Adds a call. It must be of the encoder's type. The call is encoded at once;
     /// the encoder keeps only its row.
     fn write(&mut self, call: &Call) -> Result<(), EncodeError>;
@@ -292,6 +299,10 @@ macro_rules! encode_common {
             self.pending.rows.rows()
         }
 
+        fn encoded_bytes(&self) -> u64 {
+            self.pending.rows.total_bytes()
+        }
+
         fn write(&mut self, call: &cdp_calls::Call) -> Result<(), crate::EncodeError> {
             self.pending.push(call, Self::encode_row)
         }
@@ -345,6 +356,10 @@ impl Encode for FileEncoder {
 
     fn rows(&self) -> u64 {
         each_encoder!(self, e => e.rows())
+    }
+
+    fn encoded_bytes(&self) -> u64 {
+        each_encoder!(self, e => e.encoded_bytes())
     }
 
     fn write(&mut self, call: &Call) -> Result<(), EncodeError> {

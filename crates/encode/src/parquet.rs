@@ -273,6 +273,19 @@ impl Batch {
         self.rows += 1;
     }
 
+    /// The bytes of the values gathered and not yet handed to the writer.
+    fn value_bytes(&self) -> u64 {
+        let bytes: usize = self
+            .columns
+            .iter()
+            .map(|c| match c {
+                ColumnBuilder::Timestamp(b) => b.values_slice().len() * 8,
+                ColumnBuilder::Text(b) => b.values_slice().len(),
+            })
+            .sum();
+        bytes as u64
+    }
+
     /// Adds a row encoded by [`ParquetEncoder::encode_row`]; `None` if malformed.
     fn push_encoded(&mut self, bytes: &[u8]) -> Option<()> {
         let mut row = RowBytes(bytes);
@@ -415,6 +428,17 @@ impl Encode for ParquetEncoder {
 
     fn rows(&self) -> u64 {
         self.rows
+    }
+
+    fn encoded_bytes(&self) -> u64 {
+        match &self.state {
+            State::Streaming(stream) => {
+                let written = stream.writer.bytes_written() + stream.writer.in_progress_size();
+                written as u64 + stream.batch.value_bytes()
+            }
+            State::Sorting(sorted) => sorted.total_bytes(),
+            State::Broken => 0,
+        }
     }
 
     fn write(&mut self, call: &Call) -> Result<(), EncodeError> {

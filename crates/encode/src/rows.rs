@@ -48,6 +48,8 @@ pub(crate) struct SortedRows {
     in_order: bool,
     runs: Vec<Run>,
     rows: u64,
+    /// Bytes of every row pushed so far, buffered or spilled.
+    total_bytes: u64,
     options: EncodeOptions,
 }
 
@@ -60,12 +62,18 @@ impl SortedRows {
             in_order: true,
             runs: Vec::new(),
             rows: 0,
+            total_bytes: 0,
             options,
         }
     }
 
     pub(crate) fn rows(&self) -> u64 {
         self.rows
+    }
+
+    /// Bytes of every row pushed so far, buffered or spilled.
+    pub(crate) fn total_bytes(&self) -> u64 {
+        self.total_bytes
     }
 
     /// Appends one row with sort key `key`; `encode` writes its bytes.
@@ -85,6 +93,7 @@ impl SortedRows {
         let narrow = |n: usize| u32::try_from(n).map_err(|_| EncodeError::RowTooLarge { bytes: n });
         self.index.push(RowRef { key, chunk: narrow(chunk_no)?, start: narrow(start)?, len: narrow(len)? });
         self.buffered_bytes += len;
+        self.total_bytes += len as u64;
         self.rows += 1;
         if self.index.len() >= self.options.row_group_rows
             || self.buffered_bytes >= self.options.sort_buffer_bytes

@@ -1,0 +1,221 @@
+//! [`Bucket`]: an object store and the prefix the files go under, chosen by URL.
+
+use std::fmt;
+use std::path::Path as FsPath;
+use std::sync::Arc;
+
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreScheme};
+use url::Url;
+
+use crate::{BucketError, ObjectName};
+
+/// Where exported files go: an [`ObjectStore`] and a prefix inside it.
+///
+/// [`Bucket::from_url`] picks the backend by URL:
+///
+/// | URL | store | prefix |
+/// |---|---|---|
+/// | `DIR`, `./DIR`, `/abs/DIR`, `file:///abs/DIR` | local directory (created if absent) | none |
+/// | `s3://bucket/path` | Amazon S3 or an S3-compatible server | `path/` |
+/// | `gs://bucket/path` | Google Cloud Storage | `path/` |
+/// | `az://container/path`, `abfs[s]://container@account.dfs.core.windows.net/path` | Azure Blob Storage | `path/` |
+/// | `memory:///path` | in-memory (tests and examples) | `path/` |
+///
+/// Cloud stores are configured the way `object_store` configures them: its builders
+/// read their environment variables (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT`,
+/// `AWS_ALLOW_HTTP`, `GOOGLE_SERVICE_ACCOUNT`, `AZURE_STORAGE_ACCOUNT_NAME`, …) and
+/// [`Bucket::from_url_with_options`] adds its configuration keys (`aws_endpoint`,
+/// `aws_virtual_hosted_style_request`, …). An S3 bucket with a custom endpoint is
+/// addressed path-style unless virtual-hosted style is asked for.
+///
+/// ```
+/// use cdp_bucket::Bucket;
+///
+/// let dir = tempfile::tempdir()?;
+/// let bucket = Bucket::from_url(dir.path().to_str().unwrap())?;
+/// assert_eq!(bucket.prefix().as_ref(), "");
+///
+/// let bucket = Bucket::from_url("memory:///exports")?;
+/// assert_eq!(bucket.prefix().as_ref(), "exports");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Bucket {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    location: String,
+}
+
+impl fmt::Debug for Bucket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bucket").field("location", &self.location).field("prefix", &self.prefix).finish()
+    }
+}
+
+impl fmt::Display for Bucket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.location)
+    }
+}
+
+impl Bucket {
+    /// A bucket on any store, with files under `prefix`.
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Bucket {
+        let location = format!("{store}/{prefix}");
+        Bucket { store, prefix, location }
+    }
+
+    /// A local directory, created if absent; files go straight into it.
+    pub fn local(dir: impl AsRef<FsPath>) -> Result<Bucket, BucketError> {
+        let dir = dir.as_ref();
+        let bad = |reason: String| BucketError::InvalidBucket { url: dir.display().to_string(), reason };
+        std::fs::create_dir_all(dir).map_err(|e| bad(format!("cannot create the directory: {e}")))?;
+        let store = LocalFileSystem::new_with_prefix(dir).map_err(|e| bad(e.to_string()))?;
+        Ok(Bucket { store: Arc::new(store), prefix: Path::default(), location: dir.display().to_string() })
+    }
+
+    /// The bucket a URL or a local directory names, configured from the
+    /// environment (see the table above).
+    pub fn from_url(url: &str) -> Result<Bucket, BucketError> {
+        Bucket::from_url_with_options(url, std::iter::empty::<(&str, &str)>())
+    }
+
+    /// As [`Bucket::from_url`], with `object_store` configuration keys on top of the
+    /// environment (`("aws_endpoint", "http://127.0.0.1:5000")`). Unknown keys are an
+    /// error.
+    pub fn from_url_with_options<I, K, V>(url: &str, options: I) -> Result<Bucket, BucketError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: Into<String>,
+    {
+        let bad = |reason: String| BucketError::InvalidBucket { url: url.to_owned(), reason };
+        if url.is_empty() {
+            return Err(bad("the bucket is empty: give a directory or a URL".into()));
+        }
+        let parsed = match Url::parse(url) {
+            Ok(parsed) => parsed,
+            // Not a URL: a local directory.
+            Err(url::ParseError::RelativeUrlWithoutBase) => return Bucket::local(url),
+            Err(e) => return Err(bad(e.to_string())),
+        };
+        // `C:\dir` parses as a URL with scheme `c`; it is a directory.
+        if parsed.scheme().len() == 1 {
+            return Bucket::local(url);
+        }
+        let (scheme, path) = ObjectStoreScheme::parse(&parsed).map_err(|e| bad(e.to_string()))?;
+        let prefix = Path::parse(path).map_err(|e| bad(format!("invalid path: {e}")))?;
+        let options: Vec<(String, String)> =
+            options.into_iter().map(|(k, v)| (k.as_ref().to_ascii_lowercase(), v.into())).collect();
+        let store: Arc<dyn ObjectStore> = match scheme {
+            ObjectStoreScheme::Local => {
+                let dir = parsed.to_file_path().map_err(|()| bad("not a local path".into()))?;
+                return Bucket::local(dir);
+            }
+            ObjectStoreScheme::Memory => Arc::new(InMemory::new()),
+            ObjectStoreScheme::AmazonS3 => {
+                crate::tls::install_crypto_provider();
+                let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(url);
+                for (key, value) in options {
+                    let key = key.parse().map_err(|e| bad(format!("unknown S3 option {key:?}: {e}")))?;
+                    builder = builder.with_config(key, value);
+                }
+                Arc::new(builder.build().map_err(|e| bad(e.to_string()))?)
+            }
+            ObjectStoreScheme::GoogleCloudStorage => {
+                crate::tls::install_crypto_provider();
+                let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url);
+                for (key, value) in options {
+                    let key = key.parse().map_err(|e| bad(format!("unknown GCS option {key:?}: {e}")))?;
+                    builder = builder.with_config(key, value);
+                }
+                Arc::new(builder.build().map_err(|e| bad(e.to_string()))?)
+            }
+            ObjectStoreScheme::MicrosoftAzure => {
+                crate::tls::install_crypto_provider();
+                let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url);
+                for (key, value) in options {
+                    let key = key.parse().map_err(|e| bad(format!("unknown Azure option {key:?}: {e}")))?;
+                    builder = builder.with_config(key, value);
+                }
+                Arc::new(builder.build().map_err(|e| bad(e.to_string()))?)
+            }
+            other => return Err(bad(format!("{other:?} URLs are not supported as buckets"))),
+        };
+        Ok(Bucket { store, prefix, location: redact(&parsed) })
+    }
+
+    /// The object store.
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The prefix the files go under (empty for a local directory).
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    /// The full path of a file in the store.
+    pub fn object_path(&self, name: &ObjectName) -> Path {
+        self.prefix.clone().join(name.to_string())
+    }
+}
+
+/// The URL without user name, password or query (which may carry secrets).
+fn redact(url: &Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_store_and_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        let bucket = Bucket::from_url(plain.to_str().unwrap()).unwrap();
+        assert_eq!(bucket.prefix().as_ref(), "");
+        assert!(plain.is_dir(), "a local bucket directory is created");
+
+        let file_url = format!("file://{}", dir.path().join("viaurl").display());
+        let bucket = Bucket::from_url(&file_url).unwrap();
+        assert_eq!(bucket.prefix().as_ref(), "");
+        assert!(dir.path().join("viaurl").is_dir());
+
+        let bucket = Bucket::from_url("memory:///a/b").unwrap();
+        assert_eq!(bucket.prefix().as_ref(), "a/b");
+
+        let bucket = Bucket::from_url_with_options(
+            "s3://my-bucket/exports/daily",
+            [
+                ("aws_endpoint", "http://127.0.0.1:1"),
+                ("aws_allow_http", "true"),
+                ("aws_region", "us-east-1"),
+                ("aws_access_key_id", "k"),
+                ("aws_secret_access_key", "s"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(bucket.prefix().as_ref(), "exports/daily");
+        assert_eq!(bucket.to_string(), "s3://my-bucket/exports/daily");
+    }
+
+    #[test]
+    fn bad_urls_name_the_url_and_the_reason() {
+        let err = Bucket::from_url("").unwrap_err();
+        assert!(matches!(err, BucketError::InvalidBucket { .. }), "{err}");
+        let err = Bucket::from_url_with_options("s3://b/p", [("no_such_option", "1")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("s3://b/p") && text.contains("no_such_option"), "{text}");
+        let err = Bucket::from_url("ftp://host/dir").unwrap_err();
+        assert!(err.to_string().contains("ftp://host/dir"), "{err}");
+    }
+}

@@ -1,0 +1,770 @@
+//! [`BucketWriter`]: sync windows, positions, the spool and create-only publishing.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cdp_calls::{Call, CallType, Timestamp};
+use cdp_encode::{Encode, EncodeOptions, FileEncoder, FileFormat};
+use object_store::{ObjectStoreExt, PutMode, PutOptions};
+
+use crate::spool::{BatchPayload, Record, Segment, SegmentReader, Spool};
+use crate::{
+    Bucket, BucketError, Clock, Durability, FileReport, Id, ObjectName, Position, Published, SpoolRepair,
+    SyncReport, Window,
+};
+
+/// The settings of a [`BucketWriter`].
+///
+/// ```
+/// use std::time::Duration;
+/// use cdp_bucket::{Durability, Id, WriterConfig};
+/// use cdp_encode::FileFormat;
+///
+/// let config = WriterConfig::new(Id::new("2184")?, Id::new("13699")?, FileFormat::Parquet)
+///     .with_spool_dir("/var/lib/cdp/spool")
+///     .with_interval(Duration::from_secs(300))
+///     .with_durability(Durability::EveryAppend);
+/// assert_eq!(config.max_file_bytes, 256 * 1024 * 1024);
+/// # Ok::<(), cdp_bucket::InvalidId>(())
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct WriterConfig {
+    /// The integration id, first part of every object name.
+    pub integration: Id,
+    /// The action id, second part of every object name.
+    pub action: Id,
+    /// The files' format.
+    pub format: FileFormat,
+    /// The encoders' options (Parquet compression, row groups, spill directory).
+    pub encode: EncodeOptions,
+    /// The length of a sync window. Default: 10 minutes. Windows are aligned to
+    /// multiples of the interval since the Unix epoch (10:00, 10:10, … UTC).
+    pub interval: Duration,
+    /// A sync happens early when a file of the window would grow past this many
+    /// bytes ([`Encode::encoded_bytes`]). Default: 256 MiB.
+    pub max_file_bytes: u64,
+    /// The spool directory. `None` keeps the open window in memory only: a crash
+    /// loses it. That suits converting a file that is itself the durable copy.
+    pub spool_dir: Option<PathBuf>,
+    /// When the spool is forced to disk. Default: at most once per second.
+    pub durability: Durability,
+}
+
+impl WriterConfig {
+    /// Settings with the defaults: 10-minute windows, 256 MiB files, no spool.
+    pub fn new(integration: Id, action: Id, format: FileFormat) -> WriterConfig {
+        WriterConfig {
+            integration,
+            action,
+            format,
+            encode: EncodeOptions::default(),
+            interval: Duration::from_secs(600),
+            max_file_bytes: 256 * 1024 * 1024,
+            spool_dir: None,
+            durability: Durability::default(),
+        }
+    }
+
+    /// Sets [`WriterConfig::spool_dir`].
+    pub fn with_spool_dir(mut self, dir: impl Into<PathBuf>) -> WriterConfig {
+        self.spool_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets [`WriterConfig::interval`].
+    pub fn with_interval(mut self, interval: Duration) -> WriterConfig {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets [`WriterConfig::max_file_bytes`].
+    pub fn with_max_file_bytes(mut self, bytes: u64) -> WriterConfig {
+        self.max_file_bytes = bytes;
+        self
+    }
+
+    /// Sets [`WriterConfig::durability`].
+    pub fn with_durability(mut self, durability: Durability) -> WriterConfig {
+        self.durability = durability;
+        self
+    }
+
+    /// Sets [`WriterConfig::encode`].
+    pub fn with_encode_options(mut self, options: EncodeOptions) -> WriterConfig {
+        self.encode = options;
+        self
+    }
+
+    fn check(&self) -> Result<i64, BucketError> {
+        let micros = i64::try_from(self.interval.as_micros()).unwrap_or(i64::MAX);
+        if micros < 1000 {
+            return Err(BucketError::InvalidConfig {
+                setting: "interval",
+                reason: format!("{:?} is shorter than a millisecond", self.interval),
+            });
+        }
+        if self.max_file_bytes == 0 {
+            return Err(BucketError::InvalidConfig {
+                setting: "max_file_bytes",
+                reason: "must not be 0".into(),
+            });
+        }
+        if let Durability::Interval(every) = self.durability
+            && every.is_zero()
+        {
+            return Err(BucketError::InvalidConfig {
+                setting: "durability",
+                reason: "an fsync interval of 0: use Durability::EveryAppend".into(),
+            });
+        }
+        Ok(micros)
+    }
+}
+
+/// What [`BucketWriter::open`] found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Recovery {
+    /// Spool files whose torn or damaged tail was cut off.
+    pub repairs: Vec<SpoolRepair>,
+    /// Syncs sealed before the restart and published now.
+    pub republished: Vec<SyncReport>,
+    /// Calls of the open window read back from the spool; they go on into it.
+    pub resumed_calls: u64,
+    /// The position the next sync will have.
+    pub next_position: Option<Position>,
+}
+
+/// What an [`BucketWriter::append`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Appended {
+    /// How many calls were spooled.
+    pub calls: usize,
+    /// The window they went into.
+    pub window: Window,
+    /// Syncs published on the way: the previous window when it had ended, or an
+    /// early sync when a file reached its size limit.
+    pub published: Vec<SyncReport>,
+}
+
+/// The calls of the window being filled.
+struct OpenWindow {
+    segment: Option<Segment>,
+    files: BTreeMap<CallType, FileEncoder>,
+    calls: u64,
+}
+
+/// A sync that has its position and is being published.
+struct Sealed {
+    position: Position,
+    window: Window,
+    /// The spool file, deleted once everything is published.
+    segment: Option<PathBuf>,
+    /// The encoders, until encoded.
+    encoders: Option<BTreeMap<CallType, FileEncoder>>,
+    /// The encoded files, while publishing. Dropped after a failed attempt when the
+    /// spool has them (they are encoded again), so that an outage holds no memory.
+    files: Option<Vec<(CallType, u64, Bytes)>>,
+    /// Files already in the bucket.
+    done: Vec<FileReport>,
+    recovered: bool,
+}
+
+/// Writes the calls it accepts into a bucket, one sync per window, never losing,
+/// duplicating or overwriting anything.
+///
+/// - [`BucketWriter::append`] stamps what the calls lack (`receivedAt` and so on,
+///   [`Call::fill_missing`]), validates them, appends them to the spool (one record
+///   per batch, synced per [`Durability`]) and encodes them into the window's
+///   files. It returns once they are in the spool. A batch with an invalid call is
+///   refused whole.
+/// - The window `[start, start + interval)` that was open when a call arrived is
+///   the one it is published with. When the window has ended (checked by `append`
+///   and [`BucketWriter::tick`]), its files are published: one per call type with
+///   calls, all with the next [`Position`], each with a create-only put. An empty
+///   window publishes nothing and uses no position.
+/// - A sync happens early when a file would pass [`WriterConfig::max_file_bytes`].
+/// - [`BucketWriter::shutdown`] publishes the open window.
+/// - [`BucketWriter::open`] recovers: it cuts torn spool tails, republishes sealed
+///   syncs (an object already there with identical bytes counts as published; other
+///   bytes are a [`BucketError::PositionConflict`]), resumes the open window, and
+///   continues numbering (from the spool's record, or one past the highest
+///   position in the bucket for a new spool).
+///
+/// Publishing errors of the store are retried on the next call; the calls wait in
+/// the spool meanwhile, and `append` goes on taking calls. A position conflict stops
+/// the writer.
+///
+/// The methods are `async` because the store is; file I/O on the spool is done
+/// inline (one write per `append`, plus an `fsync` per the durability), and
+/// encoding a finished file runs on tokio's blocking pool. A future dropped midway
+/// loses nothing that the spool holds.
+pub struct BucketWriter {
+    bucket: Bucket,
+    config: WriterConfig,
+    interval_micros: i64,
+    clock: Arc<dyn Clock>,
+    spool: Option<Spool>,
+    bounds: Window,
+    open: Option<OpenWindow>,
+    next_position: Position,
+    unpublished: VecDeque<Sealed>,
+    stopped: Option<String>,
+    batch: BatchPayload,
+}
+
+impl fmt::Debug for BucketWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BucketWriter")
+            .field("bucket", &self.bucket)
+            .field("config", &self.config)
+            .field("window", &self.bounds)
+            .field("open_calls", &self.open.as_ref().map_or(0, |w| w.calls))
+            .field("next_position", &self.next_position)
+            .field("unpublished", &self.unpublished.len())
+            .field("stopped", &self.stopped)
+            .finish()
+    }
+}
+
+impl BucketWriter {
+    /// Opens a writer: locks and recovers the spool, republishes what a crash left
+    /// sealed, and finds the next position.
+    pub async fn open(
+        bucket: Bucket,
+        config: WriterConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<(BucketWriter, Recovery), BucketError> {
+        let interval_micros = config.check()?;
+        let (spool, segments) = match &config.spool_dir {
+            Some(dir) => {
+                let (spool, segments) = Spool::open(dir)?;
+                (Some(spool), segments)
+            }
+            None => (None, Vec::new()),
+        };
+        let now = clock.now();
+        let mut writer = BucketWriter {
+            bounds: aligned_window(now, interval_micros),
+            bucket,
+            config,
+            interval_micros,
+            clock,
+            spool,
+            open: None,
+            next_position: Position::FIRST,
+            unpublished: VecDeque::new(),
+            stopped: None,
+            batch: BatchPayload::default(),
+        };
+        let mut recovery = Recovery::default();
+        let last = match &writer.spool {
+            Some(spool) => spool.last_position()?,
+            None => None,
+        };
+        let mut highest = last;
+        // Read every segment: sealed ones go to be published, the last unsealed one
+        // is the open window. An unsealed window before the last one cannot come
+        // from a crash (a window is sealed before the next one starts), but a
+        // copied spool could hold one: it is sealed after the others are numbered.
+        let mut unsealed = Vec::new();
+        let count = segments.len();
+        for (i, path) in segments.into_iter().enumerate() {
+            let replay = writer.replay(&path)?;
+            recovery.repairs.extend(replay.repair);
+            if replay.calls == 0 {
+                std::fs::remove_file(&path)
+                    .map_err(|source| BucketError::Spool { path: path.clone(), source })?;
+                continue;
+            }
+            let window = Window { start: replay.window.0, end: replay.window.1 };
+            let spool = writer.spool.as_ref().expect("segments come from a spool");
+            match replay.seal {
+                Some((position, end)) => {
+                    highest = highest.max(Some(position));
+                    writer.unpublished.push_back(Sealed {
+                        position,
+                        window: Window { start: window.start, end },
+                        segment: Some(path),
+                        encoders: Some(replay.files),
+                        files: None,
+                        done: Vec::new(),
+                        recovered: true,
+                    });
+                }
+                None if i + 1 == count => {
+                    let segment = spool.reopen_segment(&path, replay.len)?;
+                    recovery.resumed_calls = replay.calls;
+                    writer.bounds = window;
+                    writer.open =
+                        Some(OpenWindow { segment: Some(segment), files: replay.files, calls: replay.calls });
+                }
+                None => unsealed.push((spool.reopen_segment(&path, replay.len)?, window, replay.files)),
+            }
+        }
+        writer.next_position = match highest {
+            Some(p) => p.next(),
+            None => writer.highest_listed().await?.map_or(Position::FIRST, Position::next),
+        };
+        for (mut segment, window, files) in unsealed {
+            let position = writer.next_position;
+            segment.seal(position, window.end)?;
+            writer.spool.as_ref().expect("segments come from a spool").set_last_position(position)?;
+            writer.next_position = position.next();
+            writer.unpublished.push_back(Sealed {
+                position,
+                window,
+                segment: Some(segment.path().to_owned()),
+                encoders: Some(files),
+                files: None,
+                done: Vec::new(),
+                recovered: true,
+            });
+        }
+        recovery.republished = writer.publish_unpublished().await?;
+        recovery.next_position = Some(writer.next_position);
+        for repair in &recovery.repairs {
+            tracing::warn!(
+                path = %repair.path.display(),
+                kept_bytes = repair.kept_bytes,
+                cut_bytes = repair.cut_bytes,
+                reason = %repair.reason,
+                "cut a torn spool tail"
+            );
+        }
+        tracing::info!(
+            bucket = %writer.bucket,
+            next_position = %writer.next_position,
+            resumed_calls = recovery.resumed_calls,
+            republished = recovery.republished.len(),
+            "bucket writer open"
+        );
+        Ok((writer, recovery))
+    }
+
+    /// The bucket written to.
+    pub fn bucket(&self) -> &Bucket {
+        &self.bucket
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &WriterConfig {
+        &self.config
+    }
+
+    /// The window calls go into now (it may have ended, if nothing ticked since).
+    pub fn window(&self) -> Window {
+        self.bounds
+    }
+
+    /// The calls in the open window.
+    pub fn open_calls(&self) -> u64 {
+        self.open.as_ref().map_or(0, |w| w.calls)
+    }
+
+    /// The position the next sync will have.
+    pub fn next_position(&self) -> Position {
+        self.next_position
+    }
+
+    /// Accepts a batch of calls: fills in what they lack, validates them, and
+    /// appends them to the spool and the open window's files. Returns once they are
+    /// in the spool (and synced, per the durability). A batch with an invalid call
+    /// is refused whole; so is one the spool cannot take.
+    pub async fn append(&mut self, mut calls: Vec<Call>) -> Result<Appended, BucketError> {
+        self.check_running()?;
+        let now = self.clock.now();
+        let mut published = self.roll(now).await?;
+        for (index, call) in calls.iter_mut().enumerate() {
+            call.fill_missing(now);
+            call.validate().map_err(|source| BucketError::InvalidCall { index, source })?;
+        }
+        if calls.is_empty() {
+            return Ok(Appended { calls: 0, window: self.bounds, published });
+        }
+        // Encode the batch for the spool, and see how much each file grows.
+        let mut growth: BTreeMap<CallType, u64> = BTreeMap::new();
+        self.batch.clear();
+        for call in &calls {
+            let len = self.batch.push(|out| call.write_json(out));
+            *growth.entry(call.call_type()).or_default() += len as u64;
+        }
+        // Sync first if the batch would take a file past its limit.
+        if let Some(open) = &self.open
+            && growth.iter().any(|(t, grow)| {
+                let have = open.files.get(t).map_or(0, Encode::encoded_bytes);
+                have > 0 && have + grow > self.config.max_file_bytes
+            })
+        {
+            published.extend(self.sync_early(now).await?);
+        }
+        self.spool_batch()?;
+        let open =
+            self.open.get_or_insert_with(|| OpenWindow { segment: None, files: BTreeMap::new(), calls: 0 });
+        let mut result = Ok(());
+        for call in &calls {
+            let call_type = call.call_type();
+            let file = open.files.entry(call_type).or_insert_with(|| {
+                FileEncoder::new(self.config.format, call_type, self.config.encode.clone())
+            });
+            if let Err(source) = file.write(call) {
+                result = Err(BucketError::Encode { call_type, source });
+                break;
+            }
+        }
+        open.calls += calls.len() as u64;
+        if let Err(e) = result {
+            // The calls are in the spool but not in the files: only a restart,
+            // which reads the spool again, makes them whole.
+            return Err(self.stop(e));
+        }
+        let full = open.files.values().any(|f| f.encoded_bytes() >= self.config.max_file_bytes);
+        if full {
+            published.extend(self.sync_early(now).await?);
+        }
+        Ok(Appended { calls: calls.len(), window: self.bounds, published })
+    }
+
+    /// Does what is due: syncs the spool when the durability interval has passed,
+    /// publishes the window if it has ended, and retries syncs the store refused
+    /// before. Call it regularly (every second or so); the collector does.
+    pub async fn tick(&mut self) -> Result<Vec<SyncReport>, BucketError> {
+        self.check_running()?;
+        if let Some(segment) = self.open.as_mut().and_then(|w| w.segment.as_mut()) {
+            segment.sync_if_due(self.config.durability)?;
+        }
+        let now = self.clock.now();
+        let mut published = self.roll(now).await?;
+        published.extend(self.publish_unpublished().await?);
+        Ok(published)
+    }
+
+    /// Publishes the open window now, whatever the time, and everything still
+    /// unpublished; then releases the spool. On an error the calls stay in the
+    /// spool for the next start.
+    pub async fn shutdown(mut self) -> Result<Vec<SyncReport>, BucketError> {
+        self.check_running()?;
+        let now = self.clock.now();
+        let mut published = self.sync_early(now).await?;
+        published.extend(self.publish_unpublished().await?);
+        tracing::info!(bucket = %self.bucket, next_position = %self.next_position, "bucket writer shut down");
+        Ok(published)
+    }
+
+    fn check_running(&self) -> Result<(), BucketError> {
+        match &self.stopped {
+            Some(reason) => Err(BucketError::Stopped { reason: reason.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    fn stop(&mut self, error: BucketError) -> BucketError {
+        tracing::error!(bucket = %self.bucket, error = %error, "bucket writer stopped");
+        self.stopped = Some(error.to_string());
+        error
+    }
+
+    /// Appends the batch in `self.batch` to the open window's segment.
+    fn spool_batch(&mut self) -> Result<(), BucketError> {
+        let Some(spool) = self.spool.as_mut() else { return Ok(()) };
+        let durability = self.config.durability;
+        match self.open.as_mut().and_then(|w| w.segment.as_mut()) {
+            Some(segment) => segment.append_calls(self.batch.as_bytes(), durability),
+            None => {
+                let window = (self.bounds.start, self.bounds.end);
+                let segment = spool.create_segment(window, self.batch.as_bytes(), durability)?;
+                let open = self.open.get_or_insert_with(|| OpenWindow {
+                    segment: None,
+                    files: BTreeMap::new(),
+                    calls: 0,
+                });
+                open.segment = Some(segment);
+                Ok(())
+            }
+        }
+    }
+
+    /// When the window has ended at `now`: seals and publishes it, and opens the
+    /// window `now` falls in.
+    async fn roll(&mut self, now: Timestamp) -> Result<Vec<SyncReport>, BucketError> {
+        if now < self.bounds.end {
+            return Ok(Vec::new());
+        }
+        let end = self.bounds.end;
+        self.seal_open(end)?;
+        self.bounds = aligned_window(now, self.interval_micros);
+        self.publish_unpublished_or_defer().await
+    }
+
+    /// Seals and publishes the open window now, before its end.
+    async fn sync_early(&mut self, now: Timestamp) -> Result<Vec<SyncReport>, BucketError> {
+        let end = now.max(self.bounds.start);
+        if self.open.as_ref().is_some_and(|w| w.calls > 0) {
+            self.seal_open(end)?;
+            self.bounds.start = end;
+        }
+        self.publish_unpublished_or_defer().await
+    }
+
+    /// Publishes what is sealed; a store error is logged and left for a retry,
+    /// anything else is returned.
+    async fn publish_unpublished_or_defer(&mut self) -> Result<Vec<SyncReport>, BucketError> {
+        match self.publish_unpublished().await {
+            Ok(reports) => Ok(reports),
+            Err(e) if e.is_transient() => {
+                tracing::warn!(bucket = %self.bucket, error = %e, "publishing failed; will retry");
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives the open window, if it has calls, the next position, and queues it for
+    /// publishing.
+    fn seal_open(&mut self, end: Timestamp) -> Result<(), BucketError> {
+        let Some(open) = self.open.as_mut() else { return Ok(()) };
+        if open.calls == 0 {
+            return Ok(());
+        }
+        let position = self.next_position;
+        if let Some(segment) = open.segment.as_mut() {
+            segment.seal(position, end)?;
+        }
+        if let Some(spool) = &self.spool {
+            spool.set_last_position(position)?;
+        }
+        let open = self.open.take().expect("checked above");
+        self.next_position = position.next();
+        self.unpublished.push_back(Sealed {
+            position,
+            window: Window { start: self.bounds.start, end },
+            segment: open.segment.map(|s| s.path().to_owned()),
+            encoders: Some(open.files),
+            files: None,
+            done: Vec::new(),
+            recovered: false,
+        });
+        Ok(())
+    }
+
+    /// Publishes the sealed syncs in order.
+    async fn publish_unpublished(&mut self) -> Result<Vec<SyncReport>, BucketError> {
+        let mut reports = Vec::new();
+        while !self.unpublished.is_empty() {
+            match self.publish_front().await {
+                Ok(report) => reports.push(report),
+                Err(e @ BucketError::PositionConflict { .. }) => return Err(self.stop(e)),
+                Err(e) => {
+                    // Keep it for a retry; drop the encoded bytes when the spool can
+                    // give them again.
+                    if let Some(front) = self.unpublished.front_mut()
+                        && front.segment.is_some()
+                    {
+                        front.files = None;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(reports)
+    }
+
+    async fn publish_front(&mut self) -> Result<SyncReport, BucketError> {
+        let format = self.config.format;
+        let encode_options = self.config.encode.clone();
+        let sealed = self.unpublished.front_mut().expect("called with a sync to publish");
+        if sealed.files.is_none() {
+            let encoders = match sealed.encoders.take() {
+                Some(encoders) => encoders,
+                None => {
+                    let path =
+                        sealed.segment.clone().expect("bytes are only dropped when the spool has them");
+                    replay_segment(&path, format, &encode_options)?.files
+                }
+            };
+            sealed.files = Some(finish_files(encoders).await?);
+        }
+        let files = sealed.files.clone().expect("encoded above");
+        let (position, window) = (sealed.position, sealed.window);
+        for (call_type, rows, bytes) in files {
+            if self.unpublished[0].done.iter().any(|f| f.call_type == call_type) {
+                continue;
+            }
+            let name = ObjectName {
+                integration: self.config.integration.clone(),
+                action: self.config.action.clone(),
+                position,
+                call_type,
+                format,
+            };
+            let path = self.bucket.object_path(&name);
+            let published = self.put_create(&path, bytes.clone(), position).await?;
+            self.unpublished[0].done.push(FileReport {
+                call_type,
+                rows,
+                bytes: bytes.len() as u64,
+                object: path.to_string(),
+                published,
+            });
+        }
+        let sealed = self.unpublished.pop_front().expect("published above");
+        if let Some(path) = &sealed.segment {
+            std::fs::remove_file(path).map_err(|source| BucketError::Spool { path: path.clone(), source })?;
+        }
+        let report = SyncReport { position, window, files: sealed.done, recovered: sealed.recovered };
+        tracing::info!(
+            bucket = %self.bucket,
+            position = %report.position,
+            window_start = %report.window.start,
+            window_end = %report.window.end,
+            rows = report.rows(),
+            bytes = report.bytes(),
+            files = ?report.files.iter().map(|f| (&f.object, f.rows, f.bytes)).collect::<Vec<_>>(),
+            recovered = report.recovered,
+            "published sync"
+        );
+        Ok(report)
+    }
+
+    /// Puts an object only if absent; an object already there with the same bytes
+    /// counts as published.
+    async fn put_create(
+        &self,
+        path: &object_store::path::Path,
+        bytes: Bytes,
+        position: Position,
+    ) -> Result<Published, BucketError> {
+        let store = self.bucket.store();
+        let store_err =
+            |operation, source| BucketError::Store { operation, object: path.to_string(), source };
+        match store.put_opts(path, bytes.clone().into(), PutOptions::from(PutMode::Create)).await {
+            Ok(_) => Ok(Published::Created),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                let existing = store
+                    .get(path)
+                    .await
+                    .map_err(|e| store_err("get", e))?
+                    .bytes()
+                    .await
+                    .map_err(|e| store_err("get", e))?;
+                if existing == bytes {
+                    Ok(Published::AlreadyPresent)
+                } else {
+                    Err(BucketError::PositionConflict { object: path.to_string(), position })
+                }
+            }
+            Err(e) => Err(store_err("put", e)),
+        }
+    }
+
+    /// One past the highest position of this (integration, action) in the bucket.
+    async fn highest_listed(&self) -> Result<Option<Position>, BucketError> {
+        let prefix = self.bucket.prefix();
+        let listing = self.bucket.store().list_with_delimiter(Some(prefix)).await.map_err(|source| {
+            BucketError::Store { operation: "list", object: format!("{}/", prefix), source }
+        })?;
+        Ok(listing
+            .objects
+            .iter()
+            .filter_map(|meta| meta.location.filename().and_then(ObjectName::parse))
+            .filter(|name| name.integration == self.config.integration && name.action == self.config.action)
+            .map(|name| name.position)
+            .max())
+    }
+
+    fn replay(&self, path: &std::path::Path) -> Result<Replay, BucketError> {
+        replay_segment(path, self.config.format, &self.config.encode)
+    }
+}
+
+/// The window of length `interval` that `now` falls in, aligned to the epoch.
+fn aligned_window(now: Timestamp, interval_micros: i64) -> Window {
+    let start_micros = now.as_micros().div_euclid(interval_micros) * interval_micros;
+    let start = Timestamp::from_micros(start_micros).unwrap_or(Timestamp::MIN);
+    let end = start.checked_add_micros(interval_micros).unwrap_or(Timestamp::MAX);
+    Window { start, end }
+}
+
+/// A segment read back into encoders.
+struct Replay {
+    window: (Timestamp, Timestamp),
+    seal: Option<(Position, Timestamp)>,
+    files: BTreeMap<CallType, FileEncoder>,
+    calls: u64,
+    len: u64,
+    repair: Option<SpoolRepair>,
+}
+
+/// Reads a segment, cutting a torn tail, and encodes its calls in spool order,
+/// which gives the same bytes as when they were first appended.
+fn replay_segment(
+    path: &std::path::Path,
+    format: FileFormat,
+    options: &EncodeOptions,
+) -> Result<Replay, BucketError> {
+    let mut reader = SegmentReader::open(path)?;
+    let mut replay = Replay {
+        window: (Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH),
+        seal: None,
+        files: BTreeMap::new(),
+        calls: 0,
+        len: 0,
+        repair: None,
+    };
+    while let Some(record) = reader.next_record()? {
+        match record {
+            Record::Window { start, end } => replay.window = (start, end),
+            Record::Calls(calls) => {
+                for json in calls {
+                    let corrupt = |reason: String| BucketError::SpoolCorrupt {
+                        path: path.to_owned(),
+                        offset: reader.offset(),
+                        reason,
+                    };
+                    let text = std::str::from_utf8(&json).map_err(|e| corrupt(e.to_string()))?;
+                    let call = Call::parse_json(text).map_err(|e| corrupt(e.to_string()))?;
+                    let call_type = call.call_type();
+                    replay
+                        .files
+                        .entry(call_type)
+                        .or_insert_with(|| FileEncoder::new(format, call_type, options.clone()))
+                        .write(&call)
+                        .map_err(|source| BucketError::Encode { call_type, source })?;
+                    replay.calls += 1;
+                }
+            }
+            Record::Seal { position, end } => replay.seal = Some((position, end)),
+        }
+    }
+    replay.repair = reader.repair()?;
+    replay.len = reader.offset();
+    Ok(replay)
+}
+
+/// Finishes the encoders into bytes, on the blocking pool.
+async fn finish_files(
+    encoders: BTreeMap<CallType, FileEncoder>,
+) -> Result<Vec<(CallType, u64, Bytes)>, BucketError> {
+    let task = tokio::task::spawn_blocking(move || {
+        encoders
+            .into_iter()
+            .map(|(call_type, encoder)| {
+                let rows = encoder.rows();
+                let bytes =
+                    encoder.finish_to_vec().map_err(|source| BucketError::Encode { call_type, source })?;
+                Ok((call_type, rows, Bytes::from(bytes)))
+            })
+            .collect::<Result<Vec<_>, BucketError>>()
+    });
+    match task.await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("the encoding task was cancelled: {e}"),
+    }
+}
