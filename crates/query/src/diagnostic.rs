@@ -123,7 +123,8 @@ pub enum ErrorKind {
         /// The SQL parser's message, without its position (see [`QueryError::position`]).
         reason: String,
     },
-    /// The query nests subqueries or expressions too deeply to check.
+    /// The SQL nests subqueries or expressions, or the template nests blocks or
+    /// subexpressions, too deeply to check.
     #[error("the query nests too deeply to check (more than {limit} levels)")]
     TooDeep {
         /// The nesting limit.

@@ -139,7 +139,7 @@ impl QueryTemplate {
         }
         let template = compile(&source)?;
         let mut first_reference = [None; 4];
-        check_references(&source, &template, &mut first_reference)?;
+        check_references(&source, &template, &mut first_reference, 0)?;
         let elements = locate_elements(&source, &template);
         Ok(QueryTemplate { source, template, elements, first_reference })
     }
@@ -260,15 +260,23 @@ fn name_in_tag(source: &str, tag: usize, name: &str) -> usize {
     }
 }
 
-/// Checks that every path the template reads is one of [`VARIABLES`], and records the
-/// first place each is used.
+/// How deeply blocks and subexpressions may nest in a template. Handlebars renders
+/// recursively, so this bounds its stack.
+pub(crate) const MAX_TEMPLATE_NESTING: usize = 32;
+
+/// Checks that every path the template reads is one of [`VARIABLES`] and that blocks nest
+/// at most [`MAX_TEMPLATE_NESTING`] deep, and records the first place each variable is used.
 fn check_references(
     source: &str,
     template: &Template,
     first: &mut [Option<usize>; 4],
+    depth: usize,
 ) -> Result<(), QueryError> {
     for (element, mapping) in template.elements.iter().zip(&template.mapping) {
         let tag = offset_of(source, mapping.0, mapping.1);
+        if depth + subexpression_depth(element, 0) > MAX_TEMPLATE_NESTING {
+            return Err(QueryError::at(ErrorKind::TooDeep { limit: MAX_TEMPLATE_NESTING }, source, tag));
+        }
         let mut result = Ok(());
         visit_paths(element, &mut |raw| {
             if result.is_err() {
@@ -291,7 +299,7 @@ fn check_references(
         });
         result?;
         for inner in nested_templates(element) {
-            check_references(source, inner, first)?;
+            check_references(source, inner, first, depth + 1)?;
         }
     }
     Ok(())
@@ -317,6 +325,31 @@ fn visit_paths(element: &TemplateElement, f: &mut dyn FnMut(&str)) {
         }
         _ => {}
     }
+}
+
+/// How deeply subexpressions nest in an element's own tag, stopping past the limit.
+fn subexpression_depth(element: &TemplateElement, depth: usize) -> usize {
+    use TemplateElement::*;
+    if depth > MAX_TEMPLATE_NESTING {
+        return depth;
+    }
+    let parameters: Box<dyn Iterator<Item = &Parameter>> = match element {
+        Expression(helper) | HtmlExpression(helper) | HelperBlock(helper) => {
+            Box::new(helper.params.iter().chain(helper.hash.values()))
+        }
+        DecoratorExpression(decorator)
+        | DecoratorBlock(decorator)
+        | PartialExpression(decorator)
+        | PartialBlock(decorator) => Box::new(decorator.params.iter().chain(decorator.hash.values())),
+        _ => return depth,
+    };
+    parameters
+        .map(|p| match p {
+            Parameter::Subexpression(sub) => subexpression_depth(sub.as_element(), depth + 1),
+            _ => depth,
+        })
+        .max()
+        .unwrap_or(depth)
 }
 
 fn visit_parameter(parameter: &Parameter, f: &mut dyn FnMut(&str)) {
@@ -442,11 +475,12 @@ impl RenderedQuery {
 
     /// The template byte offset of rendered byte `offset` (see [`Self::template_position`]).
     pub(crate) fn template_offset(&self, offset: usize) -> usize {
+        let offset = offset.min(self.sql.len());
         let index = self.pieces.partition_point(|p| p.rendered <= offset);
         let Some(piece) = index.checked_sub(1).and_then(|i| self.pieces.get(i)) else {
             return 0;
         };
-        if piece.literal { piece.template + (offset - piece.rendered) } else { piece.template }
+        if piece.literal { piece.template.saturating_add(offset - piece.rendered) } else { piece.template }
     }
 
     /// The rendered byte ranges produced by tags that use `last_sync_time`, with the
