@@ -202,10 +202,7 @@ fn push_object_type_id(out: &mut Vec<u8>, value: &Value<'_>) -> Result<(), RowEr
         Value::Int(i) => u64::try_from(*i).ok(),
         Value::UInt(u) => Some(*u),
         Value::Float(f) if f.fract() == 0.0 && *f >= 1.0 && *f < 1.8e19 => Some(*f as u64),
-        Value::Decimal(d) | Value::Text(d) => {
-            let text = decimal_id_text(d.trim());
-            text.parse::<u64>().ok().filter(|_| !text.starts_with('+'))
-        }
+        Value::Decimal(d) | Value::Text(d) => decimal_id_text(d.trim()).parse::<u64>().ok(),
         _ => None,
     };
     match positive.filter(|&n| n >= 1) {
