@@ -33,6 +33,10 @@ fn significant(token: &TokenWithSpan) -> bool {
     !matches!(token.token, Token::Whitespace(_) | Token::EOF | Token::SemiColon)
 }
 
+fn is_word(token: &TokenWithSpan, word: &str) -> bool {
+    matches!(&token.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+}
+
 fn limit_rows(analysis: &Analysis<'_>, dialect: Dialect, rows: u64) -> String {
     let sql = analysis.rendered.sql();
     let tokens = &analysis.tokens;
@@ -66,13 +70,12 @@ fn limit_rows(analysis: &Analysis<'_>, dialect: Dialect, rows: u64) -> String {
         && query.for_clause.is_none()
     {
         let select_token = select.select_token.0.span;
-        let after_select = tokens.iter().position(|t| t.span == select_token).and_then(|i| {
-            let mut rest = tokens[i + 1..].iter().filter(|t| significant(t));
-            match rest.next() {
-                Some(t) if matches!(&t.token, Token::Word(w) if w.value.eq_ignore_ascii_case("DISTINCT") || w.value.eq_ignore_ascii_case("ALL")) => {
-                    Some(t.span.end)
-                }
-                _ => Some(select_token.end),
+        // After `SELECT`, or after `SELECT DISTINCT`/`SELECT ALL`: T-SQL wants TOP there.
+        let after_select = tokens.iter().position(|t| t.span == select_token).map(|i| {
+            let next = tokens[i + 1..].iter().find(|t| significant(t));
+            match next {
+                Some(t) if is_word(t, "DISTINCT") || is_word(t, "ALL") => t.span.end,
+                _ => select_token.end,
             }
         });
         if let Some(location) = after_select {

@@ -96,7 +96,8 @@ fn variables_have_their_values() {
 
 #[test]
 fn template_syntax_errors_point_at_their_line_and_column() {
-    let cases: [(&str, &str, fn(&ErrorKind) -> bool); 5] = [
+    type IsKind = fn(&ErrorKind) -> bool;
+    let cases: [(&str, &str, IsKind); 5] = [
         ("SELECT a AS userId FROM t\nWHERE u > {{last_sync_time\nAND b = 1", "{{", |k| {
             matches!(k, ErrorKind::TemplateSyntax { .. })
         }),
