@@ -445,14 +445,23 @@ impl BucketWriter {
         Ok(published)
     }
 
+    /// Publishes the open window now, before its end (an early sync; the window
+    /// goes on from now), and everything still unpublished. Store errors are
+    /// returned; the calls stay in the spool and publishing is retried later.
+    pub async fn sync_now(&mut self) -> Result<Vec<SyncReport>, BucketError> {
+        self.check_running()?;
+        let now = self.clock.now();
+        let mut published = self.roll(now).await?;
+        self.seal_early(now)?;
+        published.extend(self.publish_unpublished().await?);
+        Ok(published)
+    }
+
     /// Publishes the open window now, whatever the time, and everything still
     /// unpublished; then releases the spool. On an error the calls stay in the
     /// spool for the next start.
     pub async fn shutdown(mut self) -> Result<Vec<SyncReport>, BucketError> {
-        self.check_running()?;
-        let now = self.clock.now();
-        let mut published = self.sync_early(now).await?;
-        published.extend(self.publish_unpublished().await?);
+        let published = self.sync_now().await?;
         tracing::info!(bucket = %self.bucket, next_position = %self.next_position, "bucket writer shut down");
         Ok(published)
     }
@@ -504,12 +513,19 @@ impl BucketWriter {
 
     /// Seals and publishes the open window now, before its end.
     async fn sync_early(&mut self, now: Timestamp) -> Result<Vec<SyncReport>, BucketError> {
+        self.seal_early(now)?;
+        self.publish_unpublished_or_defer().await
+    }
+
+    /// Seals the open window at `now`, before its end; the window goes on from
+    /// `now`.
+    fn seal_early(&mut self, now: Timestamp) -> Result<(), BucketError> {
         let end = now.max(self.bounds.start);
         if self.open.as_ref().is_some_and(|w| w.calls > 0) {
             self.seal_open(end)?;
             self.bounds.start = end;
         }
-        self.publish_unpublished_or_defer().await
+        Ok(())
     }
 
     /// Publishes what is sealed; a store error is logged and left for a retry,

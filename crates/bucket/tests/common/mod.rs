@@ -1,0 +1,160 @@
+//! Helpers shared by the bucket tests: calls, reading a bucket back, and the
+//! S3-compatible server the test command starts.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cdp_bucket::Bucket;
+use cdp_calls::{Call, CallType};
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use object_store::memory::InMemory;
+use object_store::path::Path;
+
+/// A complete call: nothing for the writer to fill in, so its bytes are known.
+pub fn call(call_type: CallType, id: &str) -> Call {
+    let fields = match call_type {
+        CallType::Identify => r#","traits":{"plan":"pro"}"#,
+        CallType::Track => r#","event":"Order Completed","properties":{"total":9.5}"#,
+        CallType::Page => r#","name":"Home""#,
+        CallType::Screen => r#","name":"Feed""#,
+        CallType::Group => r#","groupId":"g1","traits":{"objectTypeId":2}"#,
+        CallType::Alias => r#","previousId":"anon-1""#,
+    };
+    let json = format!(
+        r#"{{"type":"{call_type}","messageId":"{id}","userId":"u-{id}","timestamp":"2026-11-22T10:00:00.000Z","originalTimestamp":"2026-11-22T10:00:00.000Z","receivedAt":"2026-11-22T10:00:01.000Z"{fields}}}"#
+    );
+    Call::parse_json(&json).unwrap()
+}
+
+/// `n` complete calls of every type, with ids `<tag>-<type>-<i>`.
+pub fn calls_of_every_type(tag: &str, n: usize) -> Vec<Call> {
+    CallType::ALL.into_iter().flat_map(|t| (0..n).map(move |i| call(t, &format!("{tag}-{t}-{i}")))).collect()
+}
+
+/// Every object under the bucket's prefix, by its path relative to the prefix.
+pub async fn objects(bucket: &Bucket) -> BTreeMap<String, bytes::Bytes> {
+    let store = bucket.store();
+    let prefix = bucket.prefix();
+    let metas: Vec<_> = store.list(Some(prefix)).try_collect().await.unwrap();
+    let mut out = BTreeMap::new();
+    for meta in metas {
+        let bytes = store.get(&meta.location).await.unwrap().bytes().await.unwrap();
+        let relative = meta
+            .location
+            .prefix_match(prefix)
+            .unwrap()
+            .map(|p| p.as_ref().to_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        out.insert(relative, bytes);
+    }
+    out
+}
+
+/// The `id` column of every row of an NDJSON file.
+pub fn json_ids(bytes: &[u8]) -> Vec<String> {
+    std::str::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            row["id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// The positions of (integration, action) in a listing.
+pub fn positions(
+    names: impl IntoIterator<Item = impl AsRef<str>>,
+    integration: &str,
+    action: &str,
+) -> Vec<u64> {
+    let mut out: Vec<u64> = names
+        .into_iter()
+        .filter_map(|n| cdp_bucket::ObjectName::parse(n.as_ref()))
+        .filter(|n| n.integration.as_str() == integration && n.action.as_str() == action)
+        .map(|n| n.position.get())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Where the tests find a bucket: one of the three backends of the conformance
+/// suite. Each `bucket()` is a new handle on the same store and prefix.
+pub trait Backend {
+    fn bucket(&self) -> Bucket;
+}
+
+pub struct Local(pub tempfile::TempDir);
+
+impl Backend for Local {
+    fn bucket(&self) -> Bucket {
+        Bucket::from_url(self.0.path().join("bucket").to_str().unwrap()).unwrap()
+    }
+}
+
+pub struct Memory(pub Arc<InMemory>);
+
+impl Backend for Memory {
+    fn bucket(&self) -> Bucket {
+        Bucket::new(self.0.clone(), Path::from("exports/daily"))
+    }
+}
+
+pub struct S3 {
+    pub url: String,
+    pub options: Vec<(String, String)>,
+}
+
+impl Backend for S3 {
+    fn bucket(&self) -> Bucket {
+        Bucket::from_url_with_options(&self.url, self.options.clone()).unwrap()
+    }
+}
+
+/// The S3-compatible server started by `bash .ci/test` (moto on loopback).
+pub fn s3_endpoint() -> String {
+    std::env::var("CDP_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "CDP_TEST_S3_ENDPOINT is not set: these tests need the S3-compatible server that \
+             `bash .ci/test` installs and starts on loopback (moto). Run them with `bash .ci/test`, or \
+             start `moto_server -H 127.0.0.1 -p 5055` and set CDP_TEST_S3_ENDPOINT=http://127.0.0.1:5055"
+        )
+    })
+}
+
+/// A new, empty bucket on the S3-compatible server.
+pub fn s3_backend() -> S3 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let endpoint = s3_endpoint();
+    let name = format!("cdp-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    create_s3_bucket(&endpoint, &name);
+    S3 {
+        url: format!("s3://{name}/exports"),
+        options: vec![
+            ("aws_endpoint".into(), endpoint),
+            ("aws_allow_http".into(), "true".into()),
+            ("aws_region".into(), "us-east-1".into()),
+            ("aws_access_key_id".into(), "testing".into()),
+            ("aws_secret_access_key".into(), "testing".into()),
+        ],
+    }
+}
+
+/// Creates a bucket with a plain HTTP `PUT /<bucket>` (moto needs no signature).
+fn create_s3_bucket(endpoint: &str, name: &str) {
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = TcpStream::connect(host)
+        .unwrap_or_else(|e| panic!("cannot reach the S3-compatible server at {endpoint}: {e}"));
+    write!(stream, "PUT /{name} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "creating bucket {name}: {response}");
+}
