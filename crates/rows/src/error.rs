@@ -202,7 +202,7 @@ pub struct RowError {
     /// The row's values as a compact JSON object of column name to value, in column
     /// order. Values are written as in calls (timestamps as RFC 3339 text, bytes as
     /// base64) but text is never parsed; a value over 1 KiB as JSON is cut to a
-    /// string of its first 1 KiB followed by `…`.
+    /// string of the first 1 KiB of its text (or of its JSON) followed by `…`.
     pub values: String,
 }
 

@@ -138,13 +138,17 @@ fn push_at_depth(
 
 /// Appends `value` as JSON for a row error's record of the row: never fails (JSON
 /// that does not parse and arrays nested too deep are written as strings), and a value
-/// longer than `max` bytes as JSON is cut to a string of its first `max` bytes
-/// followed by `…`.
+/// longer than `max` bytes as JSON is cut to a string of the first `max` bytes of its
+/// text (or of its JSON, for values other than text) followed by `…`.
 pub(crate) fn push_value_lenient(out: &mut Vec<u8>, value: &Value<'_>, max: usize) {
     let start = out.len();
     let fallback = match push_value(out, value, false) {
         Ok(()) if out.len() - start <= max => return,
-        Ok(()) => None,
+        // Long text is cut as text, anything else as its JSON.
+        Ok(()) => match value {
+            Value::Text(t) => Some(t.as_ref()),
+            _ => None,
+        },
         Err(RenderError::InvalidJson(_)) => match value {
             Value::Json(j) => Some(j.as_ref()),
             _ => None,
