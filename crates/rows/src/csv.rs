@@ -55,7 +55,7 @@ impl<W: io::Write> RowErrorCsvWriter<W> {
             column,
             error.reason.code(),
             reason.as_str(),
-            error.values.as_str(),
+            &error.values,
         ])?;
         Ok(())
     }

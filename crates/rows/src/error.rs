@@ -196,14 +196,14 @@ pub struct RowError {
     pub row_number: u64,
     /// The column at fault as the database returned its name, when one is (`None` for
     /// a missing field or a call-wide problem).
-    pub column: Option<String>,
+    pub column: Option<Box<str>>,
     /// Why the row could not be mapped.
     pub reason: RowErrorReason,
     /// The row's values as a compact JSON object of column name to value, in column
     /// order. Values are written as in calls (timestamps as RFC 3339 text, bytes as
     /// base64) but text is never parsed; a value over 1 KiB as JSON is cut to a
     /// string of the first 1 KiB of its text (or of its JSON) followed by `…`.
-    pub values: String,
+    pub values: Box<str>,
 }
 
 impl fmt::Display for RowError {

@@ -562,9 +562,9 @@ impl RowMapper {
         out.push(b'}');
         RowError {
             row_number,
-            column: column.and_then(|c| self.columns.name(c)).map(str::to_owned),
+            column: column.and_then(|c| self.columns.name(c)).map(Box::from),
             reason,
-            values: String::from_utf8_lossy(out).into_owned(),
+            values: String::from_utf8_lossy(out).into(),
         }
     }
 }

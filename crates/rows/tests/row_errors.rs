@@ -19,7 +19,7 @@ fn mapper_for(names: &[&str]) -> RowMapper {
 #[test]
 fn bad_rows_are_collected_and_the_run_goes_on() {
     let mut mapper = mapper_for(&["userId", "email", "timestamp"]);
-    let rows = vec![
+    let rows = [
         vec![Value::from("u1"), Value::from("a@example.com"), Value::Null],
         vec![Value::Null, Value::from("b@example.com"), Value::Null],
         vec![Value::from("u3"), Value::Null, Value::from("last tuesday")],
@@ -145,10 +145,10 @@ fn csv_round_trips_through_an_independent_reader() {
     for (record, error) in records.iter().zip(&errors) {
         let want = [
             error.row_number.to_string(),
-            error.column.clone().unwrap_or_default(),
+            error.column.as_deref().unwrap_or_default().to_owned(),
             error.reason.code().to_owned(),
             error.reason.to_string(),
-            error.values.clone(),
+            error.values.to_string(),
         ];
         assert_eq!(record.iter().collect::<Vec<_>>(), want.iter().map(String::as_str).collect::<Vec<_>>());
     }
