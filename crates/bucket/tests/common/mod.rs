@@ -158,3 +158,80 @@ fn create_s3_bucket(endpoint: &str, name: &str) {
     stream.read_to_string(&mut response).unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "creating bucket {name}: {response}");
 }
+
+/// A store whose puts take a while (publishing can be caught half-way), or fail
+/// while `fail_puts` is set (an outage).
+#[derive(Debug)]
+pub struct SlowPuts<S> {
+    pub inner: S,
+    pub delay: std::time::Duration,
+    pub fail_puts: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<S: std::fmt::Display> std::fmt::Display for SlowPuts<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SlowPuts({})", self.inner)
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: object_store::ObjectStore> object_store::ObjectStore for SlowPuts<S> {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: object_store::PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        tokio::time::sleep(self.delay).await;
+        if self.fail_puts.load(Ordering::SeqCst) {
+            return Err(object_store::Error::Generic { store: "test", source: "the store is down".into() });
+        }
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}

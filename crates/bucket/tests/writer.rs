@@ -1,0 +1,336 @@
+//! The writer's behaviour: windows, early syncs, shutdown, refused batches, spool
+//! damage, resumed windows, store outages and durability settings.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use cdp_bucket::{
+    Bucket, BucketError, BucketWriter, Clock, Durability, Id, ManualClock, SyncReport, WriterConfig,
+};
+use cdp_calls::{Call, CallType, Timestamp};
+use cdp_encode::FileFormat;
+use common::{call, json_ids, objects};
+use object_store::memory::InMemory;
+use object_store::path::Path;
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+}
+
+impl Setup {
+    fn new(now: &str) -> Setup {
+        Setup { dir: tempfile::tempdir().unwrap(), clock: Arc::new(ManualClock::new(ts(now))) }
+    }
+
+    fn bucket(&self) -> Bucket {
+        Bucket::local(self.dir.path().join("bucket")).unwrap()
+    }
+
+    fn spool(&self) -> std::path::PathBuf {
+        self.dir.path().join("spool")
+    }
+
+    fn config(&self) -> WriterConfig {
+        WriterConfig::new(Id::new("i").unwrap(), Id::new("a").unwrap(), FileFormat::Json)
+            .with_spool_dir(self.spool())
+    }
+
+    async fn open(&self, config: WriterConfig) -> (BucketWriter, cdp_bucket::Recovery) {
+        let clock: Arc<dyn Clock> = self.clock.clone();
+        BucketWriter::open(self.bucket(), config, clock).await.unwrap()
+    }
+
+    /// Call ids per position, in file order (call types in order).
+    async fn by_position(&self) -> Vec<(u64, Vec<String>)> {
+        let mut out: Vec<(u64, Vec<String>)> = Vec::new();
+        for (name, bytes) in objects(&self.bucket()).await {
+            let position = cdp_bucket::ObjectName::parse(&name).unwrap().position.get();
+            match out.iter_mut().find(|(p, _)| *p == position) {
+                Some((_, ids)) => ids.extend(json_ids(&bytes)),
+                None => out.push((position, json_ids(&bytes))),
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn segments(&self) -> Vec<std::path::PathBuf> {
+        let mut out: Vec<_> = std::fs::read_dir(self.spool())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("segment-"))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+fn tracks(ids: &[&str]) -> Vec<Call> {
+    ids.iter().map(|id| call(CallType::Track, id)).collect()
+}
+
+#[tokio::test]
+async fn a_window_holds_the_calls_received_from_its_start_until_before_its_end() {
+    let s = Setup::new("2026-11-22T10:03:00Z");
+    let (mut w, _) = s.open(s.config()).await;
+    w.append(tracks(&["early"])).await.unwrap();
+    s.clock.set(ts("2026-11-22T10:09:59.999999Z"));
+    let appended = w.append(tracks(&["last"])).await.unwrap();
+    assert!(appended.published.is_empty());
+    assert_eq!(
+        (appended.window.start, appended.window.end),
+        (ts("2026-11-22T10:00:00Z"), ts("2026-11-22T10:10:00Z"))
+    );
+    // A call at exactly the end belongs to the next window; taking it publishes the first.
+    s.clock.set(ts("2026-11-22T10:10:00Z"));
+    let appended = w.append(tracks(&["next"])).await.unwrap();
+    let report: &SyncReport = &appended.published[0];
+    assert_eq!((report.position.get(), report.rows()), (1, 2));
+    assert_eq!(
+        (report.window.start, report.window.end),
+        (ts("2026-11-22T10:00:00Z"), ts("2026-11-22T10:10:00Z"))
+    );
+    assert_eq!(appended.window.start, ts("2026-11-22T10:10:00Z"));
+    // Nothing is published before the window ends.
+    s.clock.set(ts("2026-11-22T10:19:59Z"));
+    assert!(w.tick().await.unwrap().is_empty());
+    s.clock.set(ts("2026-11-22T10:20:00Z"));
+    assert_eq!(w.tick().await.unwrap()[0].position.get(), 2);
+    assert_eq!(s.by_position().await, [(1, vec!["early".into(), "last".into()]), (2, vec!["next".into()])]);
+}
+
+#[tokio::test]
+async fn the_interval_is_configurable() {
+    let s = Setup::new("2026-11-22T10:03:30Z");
+    let (mut w, _) = s.open(s.config().with_interval(Duration::from_secs(60))).await;
+    let appended = w.append(tracks(&["x"])).await.unwrap();
+    assert_eq!(
+        (appended.window.start, appended.window.end),
+        (ts("2026-11-22T10:03:00Z"), ts("2026-11-22T10:04:00Z"))
+    );
+    s.clock.set(ts("2026-11-22T10:04:00Z"));
+    assert_eq!(w.tick().await.unwrap().len(), 1);
+    let err = BucketWriter::open(s.bucket(), s.config().with_interval(Duration::ZERO), s.clock.clone()).await;
+    assert!(matches!(err, Err(BucketError::InvalidConfig { setting: "interval", .. })));
+}
+
+#[tokio::test]
+async fn a_file_about_to_pass_max_file_bytes_makes_an_early_sync() {
+    let s = Setup::new("2026-11-22T10:03:00Z");
+    let max = 4096;
+    let (mut w, _) = s.open(s.config().with_max_file_bytes(max)).await;
+    let mut all = Vec::new();
+    let mut reports = Vec::new();
+    for batch in 0..20 {
+        s.clock.advance(Duration::from_secs(1));
+        let ids: Vec<String> = (0..3).map(|i| format!("b{batch}-{i}")).collect();
+        all.extend(ids.clone());
+        let calls = ids.iter().map(|id| call(CallType::Track, id)).collect();
+        reports.extend(w.append(calls).await.unwrap().published);
+    }
+    reports.extend(w.shutdown().await.unwrap());
+    assert!(reports.len() >= 4, "several early syncs: {}", reports.len());
+    for (i, report) in reports.iter().enumerate() {
+        assert_eq!(report.position.get(), i as u64 + 1);
+        assert!(report.bytes() <= max, "sync {} has {} bytes", report.position, report.bytes());
+        // Early syncs end when they are made; the next goes on from there.
+        if let Some(next) = reports.get(i + 1) {
+            assert_eq!(report.window.end, next.window.start);
+            assert!(report.window.end < ts("2026-11-22T10:10:00Z"));
+        }
+    }
+    let published: Vec<String> = s.by_position().await.into_iter().flat_map(|(_, ids)| ids).collect();
+    assert_eq!(published, all);
+}
+
+#[tokio::test]
+async fn shutdown_publishes_the_open_window() {
+    let s = Setup::new("2026-11-22T10:03:00Z");
+    let (mut w, _) = s.open(s.config()).await;
+    w.append(vec![call(CallType::Identify, "i1"), call(CallType::Alias, "a1")]).await.unwrap();
+    s.clock.set(ts("2026-11-22T10:04:00Z"));
+    let reports = w.shutdown().await.unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(
+        (reports[0].window.start, reports[0].window.end),
+        (ts("2026-11-22T10:00:00Z"), ts("2026-11-22T10:04:00Z"))
+    );
+    // Files in name order: alias, then identify.
+    assert_eq!(s.by_position().await, [(1, vec!["a1".into(), "i1".into()])]);
+    assert!(s.segments().is_empty(), "the spool is empty after a clean shutdown");
+}
+
+#[tokio::test]
+async fn a_batch_with_an_invalid_call_is_refused_whole() {
+    let s = Setup::new("2026-11-22T10:03:00Z");
+    let (mut w, _) = s.open(s.config()).await;
+    let mut no_event = call(CallType::Track, "bad");
+    if let cdp_calls::Body::Track(t) = &mut no_event.body {
+        t.event = None;
+    }
+    let err = w.append(vec![call(CallType::Track, "good-but-refused"), no_event]).await.unwrap_err();
+    match err {
+        BucketError::InvalidCall { index, source } => {
+            assert_eq!(index, 1);
+            assert!(matches!(source, cdp_calls::CallError::MissingField { field: "event", .. }));
+        }
+        other => panic!("{other}"),
+    }
+    w.append(tracks(&["kept"])).await.unwrap();
+    w.shutdown().await.unwrap();
+    assert_eq!(s.by_position().await, [(1, vec!["kept".into()])]);
+}
+
+#[tokio::test]
+async fn what_calls_lack_is_filled_from_the_writers_clock() {
+    let s = Setup::new("2026-11-22T10:03:00Z");
+    let (mut w, _) = s.open(s.config()).await;
+    w.append(vec![Call::track("u1", "Signed Up")]).await.unwrap();
+    w.shutdown().await.unwrap();
+    let all = objects(&s.bucket()).await;
+    let row: serde_json::Value = serde_json::from_slice(&all["i.a.1.track.json"]).unwrap();
+    assert_eq!(row["received_at"], "2026-11-22T10:03:00.000Z");
+    assert_eq!(row["timestamp"], "2026-11-22T10:03:00.000Z");
+    assert_eq!(row["id"].as_str().unwrap().len(), 26, "a ULID messageId");
+}
+
+/// Appends three batches and "crashes" (drops the writer without a shutdown).
+async fn three_batches_then_crash(s: &Setup) -> u64 {
+    let (mut w, _) = s.open(s.config()).await;
+    w.append(tracks(&["b1-0", "b1-1"])).await.unwrap();
+    w.append(tracks(&["b2-0", "b2-1"])).await.unwrap();
+    let before_third = std::fs::metadata(&s.segments()[0]).unwrap().len();
+    w.append(tracks(&["b3-0", "b3-1"])).await.unwrap();
+    drop(w);
+    before_third
+}
+
+#[tokio::test]
+async fn a_truncated_spool_tail_is_cut_back_and_reported() {
+    let s = Setup::new("2026-11-22T10:03:00Z");
+    let before_third = three_batches_then_crash(&s).await;
+    let segment = s.segments().remove(0);
+    let full = std::fs::metadata(&segment).unwrap().len();
+    // Torn in the middle of the third batch.
+    std::fs::OpenOptions::new().write(true).open(&segment).unwrap().set_len(full - 7).unwrap();
+    let (w, recovery) = s.open(s.config()).await;
+    assert_eq!(recovery.repairs.len(), 1);
+    let repair = &recovery.repairs[0];
+    assert_eq!(
+        (repair.path.as_path(), repair.kept_bytes, repair.cut_bytes),
+        (segment.as_path(), before_third, full - 7 - before_third)
+    );
+    assert_eq!(recovery.resumed_calls, 4);
+    w.shutdown().await.unwrap();
+    assert_eq!(
+        s.by_position().await,
+        [(1, vec!["b1-0".into(), "b1-1".into(), "b2-0".into(), "b2-1".into()])]
+    );
+}
+
+#[tokio::test]
+async fn a_corrupted_spool_record_is_cut_with_everything_after_it() {
+    let s = Setup::new("2026-11-22T10:03:00Z");
+    three_batches_then_crash(&s).await;
+    let segment = s.segments().remove(0);
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let at = bytes.windows(4).position(|w| w == b"b2-0").unwrap();
+    bytes[at] = b'X';
+    std::fs::write(&segment, &bytes).unwrap();
+    let (w, recovery) = s.open(s.config()).await;
+    assert_eq!(recovery.repairs.len(), 1);
+    assert!(recovery.repairs[0].reason.contains("checksum"), "{}", recovery.repairs[0].reason);
+    assert_eq!(recovery.resumed_calls, 2);
+    w.shutdown().await.unwrap();
+    assert_eq!(s.by_position().await, [(1, vec!["b1-0".into(), "b1-1".into()])]);
+}
+
+#[tokio::test]
+async fn the_open_window_resumes_after_a_crash() {
+    let s = Setup::new("2026-11-22T10:03:00Z");
+    three_batches_then_crash(&s).await;
+    s.clock.set(ts("2026-11-22T10:05:00Z"));
+    let (mut w, recovery) = s.open(s.config()).await;
+    assert_eq!((recovery.resumed_calls, recovery.repairs.len(), recovery.republished.len()), (6, 0, 0));
+    assert_eq!(w.window().start, ts("2026-11-22T10:00:00Z"));
+    w.append(tracks(&["after"])).await.unwrap();
+    s.clock.set(ts("2026-11-22T10:10:00Z"));
+    let report = w.tick().await.unwrap().remove(0);
+    assert_eq!((report.position.get(), report.rows()), (1, 7));
+    assert_eq!(report.window.start, ts("2026-11-22T10:00:00Z"));
+}
+
+#[tokio::test]
+async fn a_store_outage_keeps_the_calls_and_publishing_is_retried_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let fail = Arc::new(AtomicBool::new(false));
+    let store = common::SlowPuts { inner: InMemory::new(), delay: Duration::ZERO, fail_puts: fail.clone() };
+    let bucket = Bucket::new(Arc::new(store), Path::from("out"));
+    let clock = Arc::new(ManualClock::new(ts("2026-11-22T10:03:00Z")));
+    let config = WriterConfig::new(Id::new("i").unwrap(), Id::new("a").unwrap(), FileFormat::Csv)
+        .with_spool_dir(dir.path().join("spool"));
+    let (mut w, _) = BucketWriter::open(bucket.clone(), config, clock.clone()).await.unwrap();
+    w.append(tracks(&["one"])).await.unwrap();
+    fail.store(true, Ordering::SeqCst);
+    clock.set(ts("2026-11-22T10:10:00Z"));
+    let err = w.tick().await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    // Calls keep coming meanwhile, and the next window is sealed too.
+    w.append(tracks(&["two"])).await.unwrap();
+    clock.set(ts("2026-11-22T10:20:00Z"));
+    assert!(w.tick().await.is_err());
+    assert!(objects(&bucket).await.is_empty());
+    fail.store(false, Ordering::SeqCst);
+    let reports = w.tick().await.unwrap();
+    let positions: Vec<(u64, bool)> = reports.iter().map(|r| (r.position.get(), r.recovered)).collect();
+    assert_eq!(positions, [(1, false), (2, false)]);
+    let names: Vec<String> = objects(&bucket).await.into_keys().collect();
+    assert_eq!(names, ["i.a.1.track.csv", "i.a.2.track.csv"]);
+}
+
+#[tokio::test]
+async fn every_durability_setting_publishes_the_same() {
+    for durability in
+        [Durability::EveryAppend, Durability::Interval(Duration::from_millis(5)), Durability::Never]
+    {
+        let s = Setup::new("2026-11-22T10:03:00Z");
+        let (mut w, _) = s.open(s.config().with_durability(durability)).await;
+        for i in 0..5 {
+            w.append(tracks(&[&format!("d{i}")])).await.unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+            w.tick().await.unwrap();
+        }
+        w.shutdown().await.unwrap();
+        let ids: Vec<String> = s.by_position().await.into_iter().flat_map(|(_, ids)| ids).collect();
+        assert_eq!(ids, ["d0", "d1", "d2", "d3", "d4"], "{durability:?}");
+    }
+}
+
+#[tokio::test]
+async fn without_a_spool_the_writer_works_in_memory() {
+    let s = Setup::new("2026-11-22T10:03:00Z");
+    let mut config = s.config();
+    config.spool_dir = None;
+    let (mut w, _) = s.open(config).await;
+    w.append(tracks(&["m1", "m2"])).await.unwrap();
+    w.shutdown().await.unwrap();
+    assert_eq!(s.by_position().await, [(1, vec!["m1".into(), "m2".into()])]);
+    assert!(!s.spool().exists());
+}
+
+#[tokio::test]
+async fn a_spool_serves_one_writer_at_a_time() {
+    let s = Setup::new("2026-11-22T10:03:00Z");
+    let (_w, _) = s.open(s.config()).await;
+    let clock: Arc<dyn Clock> = s.clock.clone();
+    let second = BucketWriter::open(s.bucket(), s.config(), clock).await;
+    assert!(matches!(second, Err(BucketError::SpoolLocked { .. })), "{second:?}");
+}
