@@ -1,63 +1,77 @@
-//! Converts an NDJSON stream of calls into one file per call type.
+//! Exports an NDJSON stream of calls into a bucket through the bucket writer: one
+//! sync with the next position, one file per call type.
 //!
 //! ```text
-//! cargo run --release --example export -- --format json|csv|parquet --out DIR \
-//!     [--integration ID] [--action ID] [--compression snappy|zstd|none] [--no-fsync] [INPUT.ndjson | -]
+//! cargo run --release --example export -- --format json|csv|parquet --bucket URL|DIR \
+//!     [--integration ID] [--action ID] [--compression snappy|zstd|none] [--spool DIR] \
+//!     [--max-file-bytes N] [--no-fsync] [INPUT.ndjson | -]
 //! ```
 //!
-//! Files are named `<integration>.<action>.1.<type>.<ext>` (position 1 until the
-//! bucket writer numbers syncs). Bad lines are reported on stderr with their line
-//! numbers and skipped; every good line is written. Exit status: 0 when every line
-//! was written, 2 when some lines were rejected (the files are still written), 1 on
-//! any other error. Files are synced to disk before they get their names;
-//! `--no-fsync` skips that (for benchmarks against tools that do not sync).
-
-mod common;
+//! Files are named `<integration>.<action>.<position>.<type>.<ext>`; each run is
+//! one sync, numbered one past the highest position already in the bucket (a run
+//! whose files would pass `--max-file-bytes`, 256 MiB by default, is split into
+//! several syncs). Bad lines are reported on stderr with their line numbers and
+//! skipped; every good line is written. Exit status: 0 when every line was
+//! written, 2 when some lines were rejected (the files are still written), 1 on any
+//! other error.
+//!
+//! The input file is the durable copy, so by default the writer keeps the run in
+//! memory; `--spool DIR` spools it like the collector does. Local files are synced
+//! to disk before they get their names; `--no-fsync` skips that (for benchmarks
+//! against tools that do not sync).
 
 /// mimalloc keeps freed memory mapped for reuse, which spares the page faults of
 /// glibc's malloc giving large buffers back and taking them again per batch.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
-use cdp_warehouse::calls::CallType;
-use cdp_warehouse::calls::ndjson::CallReader;
-use cdp_warehouse::encode::{Compression, Encode, EncodeOptions, FileEncoder, FileFormat};
-use common::{Published, check_id, publish_local};
+use cdp_warehouse::bucket::{Bucket, BucketWriter, Id, Published, SyncReport, SystemClock, WriterConfig};
+use cdp_warehouse::calls::ndjson::{CallReader, LineErrorKind};
+use cdp_warehouse::encode::{Compression, EncodeOptions, FileFormat};
 
-const USAGE: &str = "usage: export --format json|csv|parquet --out DIR [--integration ID] [--action ID] \
-                     [--compression snappy|zstd|none] [--no-fsync] [INPUT.ndjson | -]";
+const USAGE: &str = "usage: export --format json|csv|parquet --bucket URL|DIR [--integration ID] [--action ID] \
+                     [--compression snappy|zstd|none] [--spool DIR] [--max-file-bytes N] [--no-fsync] \
+                     [INPUT.ndjson | -]";
+
+/// Calls handed to the writer at a time.
+const BATCH: usize = 4096;
 
 struct Args {
     format: FileFormat,
-    out: PathBuf,
-    integration: String,
-    action: String,
+    bucket: String,
+    integration: Id,
+    action: Id,
     compression: Compression,
-    sync: bool,
+    spool: Option<PathBuf>,
+    max_file_bytes: Option<u64>,
+    fsync: bool,
     input: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut format = None;
-    let mut out = None;
-    let mut integration = "cdp".to_owned();
-    let mut action = "export".to_owned();
+    let mut bucket = None;
+    let mut integration = Id::new("cdp").expect("a valid id");
+    let mut action = Id::new("export").expect("a valid id");
     let mut compression = Compression::Snappy;
-    let mut sync = true;
+    let mut spool = None;
+    let mut max_file_bytes = None;
+    let mut fsync = true;
     let mut input = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
         match arg.as_str() {
             "--format" => format = Some(value("--format")?.parse::<FileFormat>().map_err(|e| e.to_string())?),
-            "--out" => out = Some(PathBuf::from(value("--out")?)),
-            "--integration" => integration = check_id("integration", &value("--integration")?)?,
-            "--action" => action = check_id("action", &value("--action")?)?,
+            "--bucket" | "--out" => bucket = Some(value("--bucket")?),
+            "--integration" => integration = value("--integration")?.parse().map_err(|e| format!("{e}"))?,
+            "--action" => action = value("--action")?.parse().map_err(|e| format!("{e}"))?,
             "--compression" => {
                 compression = match value("--compression")?.as_str() {
                     "snappy" => Compression::Snappy,
@@ -68,7 +82,13 @@ fn parse_args() -> Result<Args, String> {
                     }
                 }
             }
-            "--no-fsync" => sync = false,
+            "--spool" => spool = Some(PathBuf::from(value("--spool")?)),
+            "--max-file-bytes" => {
+                let text = value("--max-file-bytes")?;
+                max_file_bytes =
+                    Some(text.parse().map_err(|_| format!("--max-file-bytes {text:?}: not a number"))?);
+            }
+            "--no-fsync" => fsync = false,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             "-" => input = None,
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}\n{USAGE}")),
@@ -77,16 +97,28 @@ fn parse_args() -> Result<Args, String> {
     }
     Ok(Args {
         format: format.ok_or_else(|| format!("--format is required\n{USAGE}"))?,
-        out: out.ok_or_else(|| format!("--out is required\n{USAGE}"))?,
+        bucket: bucket.ok_or_else(|| format!("--bucket is required\n{USAGE}"))?,
         integration,
         action,
         compression,
-        sync,
+        spool,
+        max_file_bytes,
+        fsync,
         input,
     })
 }
 
-fn run(args: Args) -> Result<u64, Box<dyn std::error::Error>> {
+fn print(report: &SyncReport) {
+    for file in &report.files {
+        let how = match file.published {
+            Published::Created => "wrote",
+            _ => "kept (already there with identical bytes)",
+        };
+        println!("{how} {} ({} rows, {} bytes)", file.object, file.rows, file.bytes);
+    }
+}
+
+async fn run(args: Args) -> Result<u64, Box<dyn std::error::Error>> {
     let input: Box<dyn BufRead> = match &args.input {
         Some(path) => Box::new(BufReader::with_capacity(
             1 << 20,
@@ -94,44 +126,47 @@ fn run(args: Args) -> Result<u64, Box<dyn std::error::Error>> {
         )),
         None => Box::new(BufReader::with_capacity(1 << 20, io::stdin().lock())),
     };
-    let options = EncodeOptions::default().with_compression(args.compression);
-    let mut encoders: BTreeMap<CallType, FileEncoder> = BTreeMap::new();
+    let bucket = if args.fsync {
+        Bucket::from_url(&args.bucket)?
+    } else if args.bucket.contains("://") {
+        return Err("--no-fsync is for a local directory bucket".into());
+    } else {
+        Bucket::local_with_fsync(&args.bucket, false)?
+    };
+    // One run, one sync: the window outlasts any run, and shutdown publishes it.
+    let mut config = WriterConfig::new(args.integration, args.action, args.format)
+        .with_encode_options(EncodeOptions::default().with_compression(args.compression))
+        .with_interval(Duration::from_secs(100 * 365 * 24 * 3600));
+    if let Some(dir) = args.spool {
+        config = config.with_spool_dir(dir);
+    }
+    if let Some(bytes) = args.max_file_bytes {
+        config = config.with_max_file_bytes(bytes);
+    }
+    let (mut writer, recovery) = BucketWriter::open(bucket, config, Arc::new(SystemClock)).await?;
+    for report in &recovery.republished {
+        print(report);
+    }
     let mut rejected = 0u64;
+    let mut batch = Vec::with_capacity(BATCH);
     for item in CallReader::new(input) {
         match item {
             Ok(call) => {
-                let call_type = call.call_type();
-                encoders
-                    .entry(call_type)
-                    .or_insert_with(|| FileEncoder::new(args.format, call_type, options.clone()))
-                    .write(&call)?;
-            }
-            Err(e) => {
-                if matches!(e.kind, cdp_warehouse::calls::ndjson::LineErrorKind::Io(_)) {
-                    return Err(e.into());
+                batch.push(call);
+                if batch.len() == BATCH {
+                    let calls = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    writer.append(calls).await?.published.iter().for_each(print);
                 }
+            }
+            Err(e) if matches!(e.kind, LineErrorKind::Io(_)) => return Err(e.into()),
+            Err(e) => {
                 rejected += 1;
                 eprintln!("{e}");
             }
         }
     }
-    for (call_type, encoder) in encoders {
-        let rows = encoder.rows();
-        let name =
-            format!("{}.{}.1.{}.{}", args.integration, args.action, call_type, args.format.extension());
-        let published = publish_local(&args.out, &name, args.sync, |out| Ok(encoder.finish(out)?))?;
-        match published {
-            Published::Created(path, bytes) => {
-                println!("wrote {} ({rows} rows, {bytes} bytes)", path.display())
-            }
-            Published::AlreadyThere(path, bytes) => {
-                println!(
-                    "kept {} ({rows} rows, {bytes} bytes): already there with identical bytes",
-                    path.display()
-                )
-            }
-        }
-    }
+    writer.append(batch).await?.published.iter().for_each(print);
+    writer.shutdown().await?.iter().for_each(print);
     Ok(rejected)
 }
 
@@ -143,7 +178,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match run(args) {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    match runtime.block_on(run(args)) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(rejected) => {
             eprintln!("{rejected} line(s) rejected; every other line was written");

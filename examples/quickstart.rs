@@ -1,24 +1,27 @@
-//! The main job on embedded defaults: a realistic sample of calls, exported in all
-//! three formats into `./bucket`.
+//! The main job on embedded defaults: a realistic stream of calls, exported in all
+//! three formats into `./bucket` through the bucket writer.
 //!
 //! ```text
 //! cargo run --release --example quickstart
 //! ```
 //!
-//! The sample is generated here, deterministically (fixed seed and clock), so a
-//! second run finds identical files and keeps them: objects are never overwritten.
+//! The sample (generated here, deterministically) is 25 minutes of traffic. A
+//! simulated clock walks through it, so the writer publishes one sync per
+//! 10-minute window: positions 1, 2 and 3 of `quickstart.<format>`, one file per
+//! call type each. Running it again adds the next positions; nothing is ever
+//! overwritten.
 
-mod common;
+use std::sync::Arc;
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
-use cdp_warehouse::calls::{Call, CallType, JsonObject, Timestamp};
-use cdp_warehouse::encode::{Encode, EncodeOptions, FileEncoder, FileFormat};
-use common::{Published, publish_local};
+use cdp_warehouse::bucket::{Bucket, BucketWriter, Clock, Id, ManualClock, WriterConfig};
+use cdp_warehouse::calls::{Call, JsonObject, Timestamp};
+use cdp_warehouse::encode::FileFormat;
 
 /// How many calls the sample holds.
 const CALLS: u64 = 10_000;
+
+/// The stretch of time the sample covers: 25 minutes.
+const SPAN_MICROS: i64 = 25 * 60 * 1_000_000;
 
 /// A small deterministic generator (SplitMix64), so the sample is the same each run.
 struct Rng(u64);
@@ -84,7 +87,7 @@ fn sample_call(rng: &mut Rng, i: u64, start: Timestamp) -> Call {
         }
         _ => Call::alias(&user, rng.hex(16)),
     };
-    let sent = start.checked_add_micros(i as i64 * 60_000_000 / CALLS as i64).expect("within range");
+    let sent = start.checked_add_micros(i as i64 * SPAN_MICROS / CALLS as i64).expect("within range");
     let received = sent.checked_add_micros(40_000 + rng.below(60_000) as i64).expect("within range");
     let mut call = call.with_message_id(rng.hex(24)).with_anonymous_id(rng.hex(16)).with_context(json(
         serde_json::json!({
@@ -99,36 +102,32 @@ fn sample_call(rng: &mut Rng, i: u64, start: Timestamp) -> Call {
     call
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start: Timestamp = "2026-11-22T10:00:00Z".parse()?;
     let mut rng = Rng(7);
     let calls: Vec<Call> = (0..CALLS).map(|i| sample_call(&mut rng, i, start)).collect();
-    for call in &calls {
-        call.validate()?;
-    }
-    let bucket = Path::new("bucket");
-    println!("exporting {CALLS} sample calls into {}/", bucket.display());
+    let spool = tempfile::tempdir()?;
+    println!("exporting {CALLS} sample calls (25 minutes of traffic) into bucket/");
     for format in FileFormat::ALL {
-        let mut encoders: BTreeMap<CallType, FileEncoder> = BTreeMap::new();
-        for call in &calls {
-            encoders
-                .entry(call.call_type())
-                .or_insert_with(|| FileEncoder::new(format, call.call_type(), EncodeOptions::default()))
-                .write(call)?;
+        let bucket = Bucket::from_url("bucket")?;
+        let config = WriterConfig::new(Id::new("quickstart")?, Id::new(format.extension())?, format)
+            .with_spool_dir(spool.path().join(format.extension()));
+        let clock = Arc::new(ManualClock::new(start));
+        let (mut writer, _) = BucketWriter::open(bucket, config, clock.clone() as Arc<dyn Clock>).await?;
+        let mut reports = Vec::new();
+        // Calls arrive a second's worth at a time, at their receive times.
+        for second in
+            calls.chunk_by(|a, b| a.received_at.map(|t| t.as_secs()) == b.received_at.map(|t| t.as_secs()))
+        {
+            clock.set(second[0].received_at.expect("sample calls are stamped"));
+            reports.extend(writer.append(second.to_vec()).await?.published);
         }
-        for (call_type, encoder) in encoders {
-            let rows = encoder.rows();
-            let name = format!("quickstart.demo.1.{call_type}.{}", format.extension());
-            match publish_local(bucket, &name, true, |out| Ok(encoder.finish(out)?))? {
-                Published::Created(path, bytes) => {
-                    println!("  wrote {} ({rows} rows, {bytes} bytes)", path.display())
-                }
-                Published::AlreadyThere(path, bytes) => {
-                    println!(
-                        "  kept  {} ({rows} rows, {bytes} bytes): identical file already there",
-                        path.display()
-                    )
-                }
+        reports.extend(writer.shutdown().await?);
+        for report in reports {
+            println!("  position {} covers {}:", report.position, report.window);
+            for file in &report.files {
+                println!("    {} ({} rows, {} bytes)", file.object, file.rows, file.bytes);
             }
         }
     }

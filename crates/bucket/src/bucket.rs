@@ -68,12 +68,21 @@ impl Bucket {
         Bucket { store, prefix, location }
     }
 
-    /// A local directory, created if absent; files go straight into it.
+    /// A local directory, created if absent; files go straight into it. Each file
+    /// is synced to disk before it gets its name, so that a published file survives
+    /// a power loss once its calls have left the spool.
     pub fn local(dir: impl AsRef<FsPath>) -> Result<Bucket, BucketError> {
+        Bucket::local_with_fsync(dir, true)
+    }
+
+    /// A local directory, with files synced to disk before they get their names or
+    /// not. Without syncing, a power loss can lose files whose calls have already
+    /// left the spool; benchmarks against tools that do not sync use it.
+    pub fn local_with_fsync(dir: impl AsRef<FsPath>, fsync: bool) -> Result<Bucket, BucketError> {
         let dir = dir.as_ref();
         let bad = |reason: String| BucketError::InvalidBucket { url: dir.display().to_string(), reason };
         std::fs::create_dir_all(dir).map_err(|e| bad(format!("cannot create the directory: {e}")))?;
-        let store = LocalFileSystem::new_with_prefix(dir).map_err(|e| bad(e.to_string()))?;
+        let store = LocalFileSystem::new_with_prefix(dir).map_err(|e| bad(e.to_string()))?.with_fsync(fsync);
         Ok(Bucket { store: Arc::new(store), prefix: Path::default(), location: dir.display().to_string() })
     }
 

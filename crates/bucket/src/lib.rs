@@ -68,9 +68,10 @@
 //!   call whole.
 //! - A file is synced early when adding a batch would take it past
 //!   `max_file_bytes`, so files stay under the limit unless one batch alone is
-//!   larger.
+//!   larger. (The size of a batch is known from its spool record.)
 //! - Without a spool directory the open window lives in memory only: for converting
-//!   input that is itself durable (the `export` example).
+//!   input that is itself durable (the `export` example). The size check then
+//!   happens after each batch, so a file can pass the limit by one batch.
 //! - With an empty spool, the next position is one past the highest found by
 //!   listing the bucket; otherwise the spool's record of the last position counts.
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -388,21 +388,25 @@ impl BucketWriter {
         if calls.is_empty() {
             return Ok(Appended { calls: 0, window: self.bounds, published });
         }
-        // Encode the batch for the spool, and see how much each file grows.
-        let mut growth: BTreeMap<CallType, u64> = BTreeMap::new();
-        self.batch.clear();
-        for call in &calls {
-            let len = self.batch.push(|out| call.write_json(out));
-            *growth.entry(call.call_type()).or_default() += len as u64;
-        }
-        // Sync first if the batch would take a file past its limit.
-        if let Some(open) = &self.open
-            && growth.iter().any(|(t, grow)| {
-                let have = open.files.get(t).map_or(0, Encode::encoded_bytes);
-                have > 0 && have + grow > self.config.max_file_bytes
-            })
-        {
-            published.extend(self.sync_early(now).await?);
+        // Encode the batch for the spool, which also tells how much each file grows,
+        // and sync first if the batch would take a file past its limit. (Without a
+        // spool only the check after the batch applies: files can pass the limit
+        // by one batch.)
+        if self.spool.is_some() {
+            let mut growth: BTreeMap<CallType, u64> = BTreeMap::new();
+            self.batch.clear();
+            for call in &calls {
+                let len = self.batch.push(|out| call.write_json(out));
+                *growth.entry(call.call_type()).or_default() += len as u64;
+            }
+            if let Some(open) = &self.open
+                && growth.iter().any(|(t, grow)| {
+                    let have = open.files.get(t).map_or(0, Encode::encoded_bytes);
+                    have > 0 && have + grow > self.config.max_file_bytes
+                })
+            {
+                published.extend(self.sync_early(now).await?);
+            }
         }
         self.spool_batch()?;
         let open =

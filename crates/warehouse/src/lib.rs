@@ -28,6 +28,7 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub use cdp_bucket as bucket;
 pub use cdp_calls as calls;
 pub use cdp_encode as encode;
 pub use cdp_query as query;
