@@ -310,7 +310,9 @@ impl BucketWriter {
         }
         writer.next_position = match highest {
             Some(p) => p.next(),
-            None => writer.highest_listed().await?.map_or(Position::FIRST, Position::next),
+            None => {
+                highest_listed(&writer.bucket, &writer.config).await?.map_or(Position::FIRST, Position::next)
+            }
         };
         for (mut segment, window, files) in unsealed {
             let position = writer.next_position;
@@ -624,7 +626,7 @@ impl BucketWriter {
                 format,
             };
             let path = self.bucket.object_path(&name);
-            let published = self.put_create(&path, bytes.clone(), position).await?;
+            let published = put_create(&self.bucket, &path, bytes.clone(), position).await?;
             self.unpublished[0].done.push(FileReport {
                 call_type,
                 rows,
@@ -652,55 +654,56 @@ impl BucketWriter {
         Ok(report)
     }
 
-    /// Puts an object only if absent; an object already there with the same bytes
-    /// counts as published.
-    async fn put_create(
-        &self,
-        path: &object_store::path::Path,
-        bytes: Bytes,
-        position: Position,
-    ) -> Result<Published, BucketError> {
-        let store = self.bucket.store();
-        let store_err =
-            |operation, source| BucketError::Store { operation, object: path.to_string(), source };
-        match store.put_opts(path, bytes.clone().into(), PutOptions::from(PutMode::Create)).await {
-            Ok(_) => Ok(Published::Created),
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                let existing = store
-                    .get(path)
-                    .await
-                    .map_err(|e| store_err("get", e))?
-                    .bytes()
-                    .await
-                    .map_err(|e| store_err("get", e))?;
-                if existing == bytes {
-                    Ok(Published::AlreadyPresent)
-                } else {
-                    Err(BucketError::PositionConflict { object: path.to_string(), position })
-                }
-            }
-            Err(e) => Err(store_err("put", e)),
-        }
-    }
-
-    /// One past the highest position of this (integration, action) in the bucket.
-    async fn highest_listed(&self) -> Result<Option<Position>, BucketError> {
-        let prefix = self.bucket.prefix();
-        let listing = self.bucket.store().list_with_delimiter(Some(prefix)).await.map_err(|source| {
-            BucketError::Store { operation: "list", object: format!("{}/", prefix), source }
-        })?;
-        Ok(listing
-            .objects
-            .iter()
-            .filter_map(|meta| meta.location.filename().and_then(ObjectName::parse))
-            .filter(|name| name.integration == self.config.integration && name.action == self.config.action)
-            .map(|name| name.position)
-            .max())
-    }
-
     fn replay(&self, path: &std::path::Path) -> Result<Replay, BucketError> {
         replay_segment(path, self.config.format, &self.config.encode)
     }
+}
+
+/// Puts an object only if absent; an object already there with the same bytes
+/// counts as published.
+async fn put_create(
+    bucket: &Bucket,
+    path: &object_store::path::Path,
+    bytes: Bytes,
+    position: Position,
+) -> Result<Published, BucketError> {
+    let store = bucket.store();
+    let store_err = |operation, source| BucketError::Store { operation, object: path.to_string(), source };
+    match store.put_opts(path, bytes.clone().into(), PutOptions::from(PutMode::Create)).await {
+        Ok(_) => Ok(Published::Created),
+        Err(object_store::Error::AlreadyExists { .. }) => {
+            let existing = store
+                .get(path)
+                .await
+                .map_err(|e| store_err("get", e))?
+                .bytes()
+                .await
+                .map_err(|e| store_err("get", e))?;
+            if existing == bytes {
+                Ok(Published::AlreadyPresent)
+            } else {
+                Err(BucketError::PositionConflict { object: path.to_string(), position })
+            }
+        }
+        Err(e) => Err(store_err("put", e)),
+    }
+}
+
+/// One past the highest position of this (integration, action) in the bucket.
+async fn highest_listed(bucket: &Bucket, config: &WriterConfig) -> Result<Option<Position>, BucketError> {
+    let prefix = bucket.prefix();
+    let listing = bucket
+        .store()
+        .list_with_delimiter(Some(prefix))
+        .await
+        .map_err(|source| BucketError::Store { operation: "list", object: format!("{}/", prefix), source })?;
+    Ok(listing
+        .objects
+        .iter()
+        .filter_map(|meta| meta.location.filename().and_then(ObjectName::parse))
+        .filter(|name| name.integration == config.integration && name.action == config.action)
+        .map(|name| name.position)
+        .max())
 }
 
 /// The window of length `interval` that `now` falls in, aligned to the epoch.

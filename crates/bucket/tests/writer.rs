@@ -334,3 +334,22 @@ async fn a_spool_serves_one_writer_at_a_time() {
     let second = BucketWriter::open(s.bucket(), s.config(), clock).await;
     assert!(matches!(second, Err(BucketError::SpoolLocked { .. })), "{second:?}");
 }
+
+/// The writer's futures can move between threads, so it can live in a spawned task.
+#[tokio::test]
+async fn the_writers_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let s = Setup::new("2026-11-22T10:03:00Z");
+    let (mut w, _) = s.open(s.config()).await;
+    let append = w.append(Vec::new());
+    assert_send(&append);
+    append.await.unwrap();
+    let tick = w.tick();
+    assert_send(&tick);
+    tick.await.unwrap();
+    let open = BucketWriter::open(s.bucket(), s.config(), s.clock.clone());
+    assert_send(&open);
+    let shutdown = w.shutdown();
+    assert_send(&shutdown);
+    shutdown.await.unwrap();
+}
