@@ -2,24 +2,42 @@
 //! Pipelines tracking API in front of the bucket export writer, so existing SDKs
 //! can send to a self-hosted data-out pipeline.
 //!
-//! ```no_run
+//! ```
 //! use std::sync::Arc;
 //!
 //! use cdp_bucket::{Bucket, BucketWriter, Clock, Id, SystemClock, WriterConfig};
 //! use cdp_collector::{Collector, CollectorConfig};
 //! use cdp_encode::FileFormat;
 //!
-//! # #[tokio::main(flavor = "current_thread")]
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
 //! let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 //! let config = WriterConfig::new(Id::new("web")?, Id::new("events")?, FileFormat::Parquet)
-//!     .with_spool_dir("/var/lib/cdp/spool");
-//! let (writer, _recovery) = BucketWriter::open(Bucket::from_url("s3://my-bucket/cdp")?, config, clock.clone()).await?;
-//! let collector =
-//!     Collector::bind("127.0.0.1:8080".parse()?, CollectorConfig::new(["my-write-key"]), writer, clock).await?;
-//! let shutdown = async { tokio::signal::ctrl_c().await.unwrap() };
-//! let done = collector.serve(shutdown).await?;
-//! println!("published {} syncs while shutting down", done.published.len());
+//!     .with_spool_dir(dir.path().join("spool"));
+//! let bucket = Bucket::from_url(dir.path().join("bucket").to_str().unwrap())?; // or s3://…, gs://…, az://…
+//! let (writer, _recovery) = BucketWriter::open(bucket, config, clock.clone()).await?;
+//! let collector = Collector::bind("127.0.0.1:0".parse()?, CollectorConfig::new(["my-write-key"]), writer, clock).await?;
+//! let url = format!("http://{}/v1/track", collector.local_addr());
+//!
+//! // Serve until told to stop (a real server waits for SIGTERM or Ctrl-C).
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let server = tokio::spawn(collector.serve(async { stopped.await.unwrap_or(()) }));
+//!
+//! // Any Segment-compatible SDK can send to it; here, a plain HTTP client.
+//! # let _ = rustls::crypto::ring::default_provider().install_default();
+//! let response = reqwest::Client::new()
+//!     .post(&url)
+//!     .basic_auth("my-write-key", Some(""))
+//!     .body(r#"{"userId":"u1","event":"Order Completed","properties":{"total":42}}"#)
+//!     .send()
+//!     .await?;
+//! assert_eq!(response.status(), 200);
+//!
+//! // Shutting down publishes the open window.
+//! stop.send(()).unwrap();
+//! let done = server.await??;
+//! assert_eq!(done.published[0].files[0].object, "web.events.1.track.parquet");
 //! # Ok(()) }
 //! ```
 //!
