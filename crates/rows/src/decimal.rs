@@ -278,8 +278,34 @@ fn push_number(out: &mut Vec<u8>, text: &str, p: &Parts<'_>) {
     }
 }
 
+/// Whether the text is a JSON number of the common plain shape (`-12.50`: no
+/// exponent, no superfluous leading zero) with at most 15 digits, which always fits.
+fn is_short_plain_json_number(text: &[u8]) -> bool {
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    if digits.len() > 16 || digits.first() == Some(&b'.') || digits.last() == Some(&b'.') {
+        return false;
+    }
+    if digits.len() > 1 && digits[0] == b'0' && digits[1] != b'.' {
+        return false;
+    }
+    let mut count = 0;
+    let mut dots = 0;
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => count += 1,
+            b'.' => dots += 1,
+            _ => return false,
+        }
+    }
+    count >= 1 && count <= 15 && dots <= 1
+}
+
 /// Appends decimal text as JSON: a number when it fits exactly, else a string.
 pub(crate) fn push_decimal_json(out: &mut Vec<u8>, text: &str) {
+    if is_short_plain_json_number(text.as_bytes()) {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
     if let Some(p) = split(text)
         && normalize(&p).is_some_and(|n| fits_json_number(&n))
     {
@@ -364,6 +390,32 @@ mod tests {
         ] {
             assert_eq!(json(text), format!("\"{text}\""), "{text}");
         }
+    }
+
+    #[test]
+    fn the_short_path_agrees_with_the_full_rule() {
+        for text in [
+            "0",
+            "-0",
+            "0.5",
+            "-12.50",
+            "123456789012345",
+            "1234567890.12345",
+            "00",
+            "01",
+            "1.",
+            ".1",
+            "-",
+            "",
+            "1.2.3",
+        ] {
+            let short = is_short_plain_json_number(text.as_bytes());
+            let full = split(text)
+                .is_some_and(|p| is_json_number(&p) && normalize(&p).is_some_and(|n| fits_json_number(&n)));
+            assert!(!short || full, "{text:?}: the short path must only accept what the full rule does");
+        }
+        assert!(is_short_plain_json_number(b"-12.50"));
+        assert!(!is_short_plain_json_number(b"1234567890123456"));
     }
 
     #[test]

@@ -246,6 +246,8 @@ fn measure(scratch: &mut Vec<u8>, column: usize, value: &Value<'_>) -> Result<us
                 29
             }
         }
+        // Text with nothing to escape: its length and the quotes.
+        Value::Text(t) if t.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') => t.len() + 2,
         _ => {
             scratch.clear();
             // A value that cannot be written is refused by its field's conversion.
