@@ -533,3 +533,16 @@ fn diagnostics_display_the_line_and_a_caret_under_the_column() {
     assert_eq!(at(e.position()), line_col(template, "oops"));
     assert_eq!(at(w.position()), line_col(star, "*"));
 }
+
+#[test]
+fn public_types_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<QueryTemplate>();
+    shareable::<cdp_query::RenderedQuery>();
+    shareable::<cdp_query::CheckReport>();
+    shareable::<cdp_query::QueryError>();
+    shareable::<cdp_query::QueryWarning>();
+    // Errors box into the usual error types.
+    let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(QueryTemplate::new("{{x").unwrap_err());
+    assert!(boxed.to_string().starts_with("error: template syntax error"));
+}
