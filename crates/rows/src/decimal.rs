@@ -297,7 +297,7 @@ fn is_short_plain_json_number(text: &[u8]) -> bool {
             _ => return false,
         }
     }
-    count >= 1 && count <= 15 && dots <= 1
+    (1..=15).contains(&count) && dots <= 1
 }
 
 /// Appends decimal text as JSON: a number when it fits exactly, else a string.
