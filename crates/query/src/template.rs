@@ -92,8 +92,9 @@ fn registry() -> &'static Handlebars<'static> {
 /// A sync's query as the user wrote it: a handlebars template, compiled once and
 /// rendered for each run.
 ///
-/// Compiling checks the length limit, the template syntax and that every variable is
-/// one of [`VARIABLES`]; rendering cannot meet an unknown variable after that.
+/// Compiling checks the length limit, the template syntax, that every variable is one of
+/// [`VARIABLES`] and that every helper exists, in every branch; rendering cannot meet an
+/// unknown variable or helper after that.
 #[derive(Clone)]
 pub struct QueryTemplate {
     source: Arc<str>,
@@ -125,8 +126,9 @@ impl QueryTemplate {
     /// Compiles a template.
     ///
     /// # Errors
-    /// [`ErrorKind::TooLong`], [`ErrorKind::TemplateSyntax`] and
-    /// [`ErrorKind::UnknownVariable`], each at its place in `source`.
+    /// [`ErrorKind::TooLong`], [`ErrorKind::TemplateSyntax`], [`ErrorKind::UnknownVariable`],
+    /// [`ErrorKind::UnknownHelper`] and [`ErrorKind::TooDeep`], each at its place in
+    /// `source`.
     pub fn new(source: impl Into<String>) -> Result<QueryTemplate, QueryError> {
         let source: Arc<str> = Arc::from(source.into());
         if source.len() > MAX_QUERY_CHARS {
@@ -158,7 +160,7 @@ impl QueryTemplate {
     /// Renders the query for a run.
     ///
     /// # Errors
-    /// [`ErrorKind::UnknownHelper`] or [`ErrorKind::Render`] when a helper fails, and
+    /// [`ErrorKind::Render`] when a helper fails (a parameter of the wrong type), and
     /// [`ErrorKind::TimeOutOfRange`] when the template uses an `_iso` variable whose
     /// value cannot be written in RFC 3339.
     pub fn render(&self, variables: &SyncVariables) -> Result<RenderedQuery, QueryError> {
@@ -277,6 +279,10 @@ fn check_references(
         if depth + subexpression_depth(element, 0) > MAX_TEMPLATE_NESTING {
             return Err(QueryError::at(ErrorKind::TooDeep { limit: MAX_TEMPLATE_NESTING }, source, tag));
         }
+        if let Some(name) = unknown_helper(element) {
+            let offset = name_in_tag(source, tag, &name);
+            return Err(QueryError::at(ErrorKind::UnknownHelper { name }, source, offset));
+        }
         let mut result = Ok(());
         visit_paths(element, &mut |raw| {
             if result.is_err() {
@@ -324,6 +330,39 @@ fn visit_paths(element: &TemplateElement, f: &mut dyn FnMut(&str)) {
             decorator.params.iter().chain(decorator.hash.values()).for_each(|p| visit_parameter(p, f));
         }
         _ => {}
+    }
+}
+
+/// The helpers handlebars registers (its built-ins, without the `string_helpers`
+/// feature); a template may call these and no others.
+const HELPERS: &[&str] = &[
+    "if", "unless", "each", "with", "lookup", "raw", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and",
+    "or", "not", "len",
+];
+
+/// The first helper, partial or decorator that `element`'s own tag calls and that does
+/// not exist (there are no partials, and `inline` is the only decorator).
+fn unknown_helper(element: &TemplateElement) -> Option<String> {
+    use TemplateElement::*;
+    match element {
+        Expression(helper) | HtmlExpression(helper) | HelperBlock(helper) => {
+            if let Parameter::Name(name) = &helper.name
+                && !HELPERS.contains(&name.as_str())
+            {
+                return Some(name.clone());
+            }
+            helper.params.iter().chain(helper.hash.values()).find_map(|p| match p {
+                Parameter::Subexpression(sub) => unknown_helper(sub.as_element()),
+                _ => None,
+            })
+        }
+        DecoratorExpression(decorator) | DecoratorBlock(decorator) => {
+            decorator.name.as_name().filter(|name| *name != "inline").map(str::to_owned)
+        }
+        PartialExpression(partial) | PartialBlock(partial) => {
+            Some(partial.name.as_name().unwrap_or_default().to_owned())
+        }
+        _ => None,
     }
 }
 
