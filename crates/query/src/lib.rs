@@ -81,9 +81,11 @@
 //!   `sync_started_at_iso` is offered for symmetry with `last_sync_time_iso`. The RFC 3339
 //!   forms have whole seconds and a `Z`; a time outside the years 0000–9999 is an error
 //!   ([`ErrorKind::TimeOutOfRange`]) only if the template uses its `_iso` form.
-//! - **Strictness is static**: every variable the template names is checked when it is
-//!   compiled, also inside `{{#if}}` branches that a run would skip (handlebars' own strict
-//!   mode lets `{{#if typo}}` pass as false). `@root.last_sync_time` is accepted.
+//! - **Strictness is static**: every variable and helper the template names is checked
+//!   when it is compiled, also inside `{{#if}}` branches that a run would skip (handlebars'
+//!   own strict mode lets `{{#if typo}}` pass as false). `@root.last_sync_time` is accepted;
+//!   `this`, `@index` and other context paths are unknown variables, as the context holds
+//!   only the variables. Blocks and subexpressions nest at most 32 deep.
 //! - **Length** is counted in characters (Unicode scalar values) of the template, before
 //!   rendering; the rendered SQL is not limited.
 //! - **One statement**: empty statements and trailing semicolons do not count; a query of
