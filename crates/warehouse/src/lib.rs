@@ -30,6 +30,7 @@
 
 pub use cdp_bucket as bucket;
 pub use cdp_calls as calls;
+pub use cdp_collector as collector;
 pub use cdp_encode as encode;
 pub use cdp_query as query;
 pub use cdp_rows as rows;
