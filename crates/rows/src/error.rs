@@ -158,6 +158,15 @@ pub enum RowErrorReason {
     /// that limit is on.
     #[error(transparent)]
     Call(#[from] CallError),
+    /// The destination refused the call for good (the HTTP API answered 400 for it
+    /// alone): the row was read and mapped, but not delivered.
+    #[error("the destination refused the call{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    Rejected {
+        /// The HTTP status, when the destination speaks HTTP.
+        status: Option<u16>,
+        /// What the destination said.
+        message: String,
+    },
 }
 
 impl RowErrorReason {
@@ -174,6 +183,7 @@ impl RowErrorReason {
             RowErrorReason::TooDeep { .. } => "too_deep",
             RowErrorReason::ValueTooLarge { .. } => "value_too_large",
             RowErrorReason::RecordTooLarge { .. } => "record_too_large",
+            RowErrorReason::Rejected { .. } => "rejected",
             RowErrorReason::Call(e) => match e {
                 CallError::MissingField { .. } => "missing_field",
                 CallError::MissingIdentity { .. } => "missing_identity",
