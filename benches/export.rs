@@ -24,7 +24,12 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 
 const BATCH: usize = 500;
 
-fn export(runtime: &tokio::runtime::Runtime, input: &[u8], format: FileFormat, durability: Durability) -> u64 {
+fn export(
+    runtime: &tokio::runtime::Runtime,
+    input: &[u8],
+    format: FileFormat,
+    durability: Durability,
+) -> u64 {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let received_at: Timestamp = "2026-11-22T10:00:00Z".parse().expect("a timestamp");
     runtime.block_on(async {

@@ -85,7 +85,11 @@ fn parse_args() -> Result<Args, String> {
                     "never" => Durability::Never,
                     other => match other.strip_prefix("interval:") {
                         Some(every) => Durability::Interval(duration(every)?),
-                        None => return Err(format!("--durability {other:?}: expected every-append, interval:1s or never")),
+                        None => {
+                            return Err(format!(
+                                "--durability {other:?}: expected every-append, interval:1s or never"
+                            ));
+                        }
                     },
                 };
             }
@@ -94,7 +98,8 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     let key_env = key_env.ok_or_else(|| format!("--write-key-env is required\n{USAGE}"))?;
-    let keys = std::env::var(&key_env).map_err(|_| format!("the environment variable {key_env} is not set"))?;
+    let keys =
+        std::env::var(&key_env).map_err(|_| format!("the environment variable {key_env} is not set"))?;
     Ok(Args {
         listen: listen.ok_or_else(|| format!("--listen is required\n{USAGE}"))?,
         bucket: bucket.ok_or_else(|| format!("--bucket is required\n{USAGE}"))?,
@@ -124,7 +129,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .with_spool_dir(args.spool)
         .with_interval(args.interval)
         .with_durability(args.durability);
-    let (writer, recovery) = BucketWriter::open(Bucket::from_url(&args.bucket)?, config, clock.clone()).await?;
+    let (writer, recovery) =
+        BucketWriter::open(Bucket::from_url(&args.bucket)?, config, clock.clone()).await?;
     if recovery.resumed_calls > 0 || !recovery.republished.is_empty() {
         eprintln!(
             "recovered: {} calls resumed, {} syncs republished",
@@ -132,7 +138,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             recovery.republished.len()
         );
     }
-    let collector = Collector::bind(args.listen, CollectorConfig::new(args.write_keys), writer, clock).await?;
+    let collector =
+        Collector::bind(args.listen, CollectorConfig::new(args.write_keys), writer, clock).await?;
     eprintln!("listening on http://{}", collector.local_addr());
     let done = collector.serve(terminated()).await?;
     for report in done.published {

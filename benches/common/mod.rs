@@ -15,6 +15,11 @@ pub fn generated_calls(default: u64) -> (Vec<u8>, u64) {
         .arg(calls.to_string())
         .output()
         .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
-    assert!(output.status.success(), "{} failed: {}", script.display(), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{} failed: {}",
+        script.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
     (output.stdout, calls)
 }
