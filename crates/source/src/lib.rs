@@ -1,4 +1,277 @@
-//! Reverse-ETL sources: PostgreSQL and SQLite rows streamed as cdp-rows values.
+//! Reverse-ETL sources: run a sync's query against a database and stream its rows as
+//! [`cdp_rows::Value`]s, in bounded memory (SPEC section 5, "Sources").
 //!
-//! (Being built: see the project's issues.)
+//! A [`Source`] runs one query at a time per call and returns a [`RowStream`]: the
+//! result's [`Columns`] first, then rows one by one, each a `Vec<Value<'static>>` in
+//! column order, ready for [`cdp_rows::RowMapper::map_values`]. It also says which SQL
+//! [`Dialect`] it speaks, for the query checks. Two sources are built in:
+//!
+//! - [`PostgresSource`]: a PostgreSQL server through tokio-postgres; each query in its
+//!   own connection and read-only transaction, with a statement timeout; rows in the
+//!   binary wire format, decoded here; TLS with rustls behind the `tls` feature.
+//! - [`SqliteSource`]: a SQLite file through rusqlite (bundled SQLite), opened
+//!   read-only, the embedded default.
+//!
+//! # Recipe: stream a query's rows
+//! ```
+//! use cdp_rows::Value;
+//! use cdp_source::{Source, SqliteOptions, SqliteSource};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A small database, written with rusqlite itself.
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("demo.db");
+//! let db = rusqlite::Connection::open(&path)?;
+//! db.execute_batch(
+//!     "CREATE TABLE users (id INTEGER, email TEXT, score REAL, active BOOLEAN, updated_at DATETIME);
+//!      INSERT INTO users VALUES (1, 'ada@example.com', 9.5, 1, '2026-11-22 10:00:00'),
+//!                               (2, NULL, NULL, 0, NULL);",
+//! )?;
+//! drop(db);
+//!
+//! // The source opens it read-only; a query streams its rows.
+//! let source = SqliteSource::open("demo", &path, SqliteOptions::new())?;
+//! let mut rows = source.query("SELECT id AS userId, email, score, active, updated_at FROM users").await?;
+//! assert_eq!(rows.columns().names(), ["userId", "email", "score", "active", "updated_at"]);
+//!
+//! let first = rows.next().await.expect("a row")?;
+//! assert_eq!(first[0], Value::Int(1));
+//! assert_eq!(first[1], Value::from("ada@example.com"));
+//! assert_eq!(first[2], Value::Float(9.5));
+//! assert_eq!(first[3], Value::Bool(true)); // declared BOOLEAN
+//! assert_eq!(first[4], Value::TimestampWithoutZone("2026-11-22T10:00:00Z".parse()?)); // declared DATETIME
+//!
+//! let second = rows.next().await.expect("a row")?;
+//! assert_eq!(second[1], Value::Null);
+//! assert!(rows.next().await.is_none());
+//!
+//! // Writes are refused: the file is open read-only.
+//! let mut write = source.query("INSERT INTO users (id) VALUES (3) RETURNING id").await?;
+//! let error = write.next().await.expect("an error").unwrap_err();
+//! assert!(error.to_string().starts_with("source `demo`: query failed: "), "{error}");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Recipe: a source chosen at run time
+//! The trait is object-safe: a runner keeps a `Box<dyn Source>` (or an
+//! `Arc<dyn Source>` shared by its syncs) built from its configuration, checks the
+//! query in [`Source::dialect`], and moves the stream into a task.
+//! ```no_run
+//! use std::sync::Arc;
+//! use cdp_source::{PostgresOptions, PostgresSource, Source, SourceError, SqliteOptions, SqliteSource};
+//!
+//! fn build(kind: &str, name: &str, connection: &str) -> Result<Arc<dyn Source>, SourceError> {
+//!     Ok(match kind {
+//!         "postgres" => {
+//!             let mut options = PostgresOptions::new();
+//!             if let Ok(password) = std::env::var("CDP_SOURCE_PASSWORD") {
+//!                 options = options.password(password);
+//!             }
+//!             Arc::new(PostgresSource::new(name, connection, options)?)
+//!         }
+//!         _ => Arc::new(SqliteSource::open(name, connection, SqliteOptions::new())?),
+//!     })
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let source = build("postgres", "warehouse", "postgres://etl@db.internal/analytics")?;
+//! source.check().await?; // connect and run `SELECT 1`
+//! let mut rows = source.query("SELECT id AS \"userId\", email FROM users").await?;
+//! let task = tokio::spawn(async move {
+//!     let mut read = 0_u64;
+//!     while let Some(row) = rows.next().await {
+//!         match row {
+//!             Ok(_values) => read += 1,           // map and deliver
+//!             Err(e) if e.is_row_error() => {}    // record a row error, read on
+//!             Err(e) => return Err(e),            // the query failed
+//!         }
+//!     }
+//!     Ok(read)
+//! });
+//! let rows_read = task.await??;
+//! # let _ = rows_read;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Streaming and memory
+//! Rows are never collected. PostgreSQL rows arrive through tokio-postgres, which
+//! stops reading the socket while the reader does not pull, so the server blocks on
+//! its side; SQLite rows are read on a blocking thread that waits when the bounded
+//! channel ([`SqliteOptions::channel_capacity`], 1,024 rows by default) is full.
+//! Dropping a [`RowStream`] cancels the query: the PostgreSQL connection is closed, the
+//! SQLite query interrupted.
+//!
+//! # Errors
+//! [`SourceError`] names the source in every variant and never contains a password
+//! (nor does the `Debug` or `Display` of a source or its options): connection strings
+//! are never quoted in errors, and a target is shown as `host:port/database as user`.
+//! [`SourceError::Value`] (a value that cannot be converted, with its row number from
+//! 1 and its column) concerns one row, and the stream goes on; every other error ends
+//! the query. A column of a type that cannot be read is
+//! [`SourceError::UnsupportedType`], reported by [`Source::query`] before any row, with
+//! a cast that fixes the query.
+//!
+//! # PostgreSQL values
+//! | PostgreSQL type | [`Value`] |
+//! |---|---|
+//! | `bool` | `Bool` |
+//! | `int2`, `int4`, `int8`, `oid` | `Int` |
+//! | `float4`, `float8` | `Float` (`float4` through its shortest decimal text, so `0.1` stays `0.1`) |
+//! | `numeric` | `Decimal` with exactly the server's text: every digit, the column's scale, `NaN`, `Infinity`, `-Infinity` |
+//! | `text`, `varchar`, `char(n)` (padded), `name`, `xml`, `citext`, enums | `Text` |
+//! | `"char"` | `Text` of its one character |
+//! | `json`, `jsonb` | `Json` (the text; `jsonb` as the server prints it) |
+//! | `bytea` | `Bytes` |
+//! | `uuid` | `Text`, lower-case with hyphens |
+//! | `date` | `Date` |
+//! | `time` | `Time` (`24:00:00`, which `Time` cannot hold, is the text `24:00:00`) |
+//! | `timestamp` | `TimestampWithoutZone` |
+//! | `timestamptz` | `Timestamp` (the instant; the session time zone plays no part) |
+//! | `timetz`, `interval`, `inet`, `cidr`, `macaddr`, `macaddr8` | `Text` exactly as the server prints it (`interval` in the default `IntervalStyle`) |
+//! | arrays of any of these, any number of dimensions | `Array` (nested for more dimensions; `NULL` elements are `Null`; lower bounds are dropped) |
+//! | domains | as their base type |
+//! | `NULL` of any type | `Null` |
+//!
+//! `infinity` and `-infinity` dates and timestamps are the texts `infinity` and
+//! `-infinity` (as PostgreSQL's `to_json` writes them). Dates and timestamps outside
+//! the years 0000 to 9999 (BC dates, year 10000 and later) cannot be represented and
+//! are [`SourceError::Value`] errors. Any other type (composites, ranges, `money`,
+//! geometric types, `bit`, extension types other than `citext`) is
+//! [`SourceError::UnsupportedType`]: cast it in the query (`x::text`, or `to_jsonb(x)`
+//! for a composite).
+//!
+//! # SQLite values
+//! By storage class: `INTEGER` is `Int`, `REAL` is `Float`, `TEXT` is `Text` (it must
+//! be UTF-8, or the value is a [`SourceError::Value`]), `BLOB` is `Bytes`, `NULL` is
+//! `Null`. When the column comes straight from a table column with a declared type
+//! (SQLite reports none for expressions), the declared type refines the value; this
+//! can be turned off with [`SqliteOptions::declared_types`]:
+//! - a type containing `BOOL` (`BOOLEAN`): the integers 0 and 1 are `Bool`;
+//! - `JSON` or `JSONB`: text is `Json` (checked when the row is mapped; invalid JSON
+//!   is then a row error);
+//! - a type containing `DATE` or `TIMESTAMP` (`DATE`, `DATETIME`, `TIMESTAMP`): text of
+//!   the form `YYYY-MM-DD` is a `Date`; an RFC 3339 timestamp with `Z` or an offset is
+//!   a `Timestamp`; `YYYY-MM-DD HH:MM:SS[.fff]` (or with `T`) without a zone, as
+//!   `datetime()` writes it, is a `TimestampWithoutZone`.
+//!
+//! Every other value is kept as its storage class gives it (a `DATETIME` column
+//! holding Unix seconds stays `Int`, a `BOOLEAN` column holding 2 stays `Int`).
+//!
+//! # Decisions
+//! - **One connection per query** (PostgreSQL) or per query's thread (SQLite): queries
+//!   never share a transaction, and a source can be used by many syncs at once.
+//! - **The statement timeout covers the whole query, reading included** (PostgreSQL's
+//!   `statement_timeout`; SQLite is interrupted): a slow reader keeps the transaction
+//!   and its snapshot open, which the timeout also bounds. The default is 10 minutes
+//!   for both; give long syncs a longer one.
+//! - **Read-only twice**: PostgreSQL queries run in `BEGIN TRANSACTION READ ONLY`, and
+//!   SQLite files are opened read-only with `PRAGMA query_only`, behind the query
+//!   checks of cdp-query. PostgreSQL's extended protocol also refuses several
+//!   statements in one query, and rusqlite does the same.
+//! - **Passwords come apart from the connection string** ([`PostgresOptions::password`])
+//!   and replace one given inside it.
+//! - `application_name` is `cdp-warehouse` unless the connection string sets one.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod error;
+mod postgres;
+mod sqlite;
+mod stream;
+#[cfg(feature = "tls")]
+mod tls;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use cdp_query::Dialect;
+pub use cdp_rows::{Columns, Value};
+pub use error::{BoxError, SourceError};
+pub use postgres::{
+    APPLICATION_NAME, DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, PostgresOptions, PostgresSource,
+};
+/// rustls, re-exported for [`PostgresTls::from_client_config`] (version 0.23, with the
+/// `ring` provider).
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use rustls;
+pub use sqlite::{
+    DEFAULT_BUSY_TIMEOUT, DEFAULT_CHANNEL_CAPACITY, DEFAULT_SQLITE_STATEMENT_TIMEOUT, SqliteOptions,
+    SqliteSource,
+};
+pub use stream::{RowStream, Values};
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub use tls::{PostgresTls, TlsConfigError};
+
+/// A database that runs a sync's query and streams its rows.
+///
+/// Object-safe: hold a `Box<dyn Source>` or `Arc<dyn Source>`. Implementations are
+/// `Send + Sync`, and [`Source::query`] may be called by several tasks at once; each
+/// call is independent (its own connection or thread).
+#[async_trait]
+pub trait Source: Send + Sync + fmt::Debug {
+    /// The source's name, as errors and logs show it.
+    fn name(&self) -> &str;
+
+    /// The SQL dialect the source speaks, for checking queries before they run.
+    fn dialect(&self) -> Dialect;
+
+    /// Runs `sql` (one read-only statement, already checked and rendered) and
+    /// returns its rows as a stream. Connection errors, syntax errors and columns of
+    /// unsupported types are reported here; errors while rows are read come from the
+    /// stream.
+    async fn query(&self, sql: &str) -> Result<RowStream, SourceError>;
+
+    /// Checks that the source can be reached and answers a query: runs `SELECT 1` and
+    /// reads its row.
+    async fn check(&self) -> Result<(), SourceError> {
+        let mut rows = self.query("SELECT 1").await?;
+        while let Some(row) = rows.next().await {
+            row?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<S: Source + ?Sized> Source for Box<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn dialect(&self) -> Dialect {
+        (**self).dialect()
+    }
+
+    async fn query(&self, sql: &str) -> Result<RowStream, SourceError> {
+        (**self).query(sql).await
+    }
+
+    async fn check(&self) -> Result<(), SourceError> {
+        (**self).check().await
+    }
+}
+
+#[async_trait]
+impl<S: Source + ?Sized> Source for Arc<S> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn dialect(&self) -> Dialect {
+        (**self).dialect()
+    }
+
+    async fn query(&self, sql: &str) -> Result<RowStream, SourceError> {
+        (**self).query(sql).await
+    }
+
+    async fn check(&self) -> Result<(), SourceError> {
+        (**self).check().await
+    }
+}

@@ -1,0 +1,615 @@
+//! [`PostgresSource`]: queries a PostgreSQL server with tokio-postgres, each in its own
+//! connection and read-only transaction, and streams the rows.
+
+mod decode;
+mod numeric;
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cdp_query::Dialect;
+use cdp_rows::Columns;
+use futures::Stream;
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls};
+
+use self::decode::{Decoder, RawField};
+use crate::error::BoxError;
+use crate::{RowStream, Source, SourceError, Values};
+
+/// The statement timeout when none is set: 10 minutes.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(600);
+/// The connect timeout when none is set: 30 seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The `application_name` sent to the server unless the connection string sets one.
+pub const APPLICATION_NAME: &str = "cdp-warehouse";
+
+/// Options for a [`PostgresSource`]: the password, timeouts and TLS.
+///
+/// ```
+/// use std::time::Duration;
+/// use cdp_source::PostgresOptions;
+///
+/// let options = PostgresOptions::new()
+///     .password("s3cret") // in practice from an environment variable
+///     .statement_timeout(Duration::from_secs(300))
+///     .connect_timeout(Duration::from_secs(10));
+/// assert!(!format!("{options:?}").contains("s3cret"));
+/// ```
+#[derive(Clone)]
+pub struct PostgresOptions {
+    password: Option<String>,
+    statement_timeout: Duration,
+    connect_timeout: Duration,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::PostgresTls>,
+}
+
+impl PostgresOptions {
+    /// The defaults: no password (unless the connection string has one), a statement
+    /// timeout of [`DEFAULT_STATEMENT_TIMEOUT`], a connect timeout of
+    /// [`DEFAULT_CONNECT_TIMEOUT`], no TLS.
+    pub fn new() -> PostgresOptions {
+        PostgresOptions {
+            password: None,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+
+    /// The password to log in with, given apart from the connection string (read it
+    /// from an environment variable, never from a configuration file). It replaces a
+    /// password inside the connection string. It never appears in `Debug`, `Display`,
+    /// errors or logs.
+    pub fn password(mut self, password: impl Into<String>) -> PostgresOptions {
+        self.password = Some(password.into());
+        self
+    }
+
+    /// How long one query may run, including the time its rows take to be read (the
+    /// server's `statement_timeout`, set for the query's transaction); then the server
+    /// cancels it and the stream ends with [`SourceError::Timeout`]. Zero means no
+    /// limit. At most `i32::MAX` milliseconds (24 days); under a millisecond counts as
+    /// one.
+    pub fn statement_timeout(mut self, timeout: Duration) -> PostgresOptions {
+        self.statement_timeout = timeout;
+        self
+    }
+
+    /// How long connecting and logging in may take, unless the connection string
+    /// sets `connect_timeout`.
+    pub fn connect_timeout(mut self, timeout: Duration) -> PostgresOptions {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Connect with TLS (rustls). The connection string's `sslmode` decides what
+    /// happens when the server does not offer TLS: `prefer` (the default) goes on
+    /// without it, `require` fails; `disable` never uses TLS.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, tls: crate::PostgresTls) -> PostgresOptions {
+        self.tls = Some(tls);
+        self
+    }
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions::new()
+    }
+}
+
+impl fmt::Debug for PostgresOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("PostgresOptions");
+        s.field("password", &self.password.as_ref().map(|_| Redacted))
+            .field("statement_timeout", &self.statement_timeout)
+            .field("connect_timeout", &self.connect_timeout);
+        #[cfg(feature = "tls")]
+        s.field("tls", &self.tls.is_some());
+        s.finish()
+    }
+}
+
+/// Stands in for a password in `Debug` output.
+struct Redacted;
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A PostgreSQL database as a reverse-ETL source.
+///
+/// Every [`Source::query`] opens its own connection, starts a read-only transaction
+/// (`BEGIN TRANSACTION READ ONLY`) with the statement timeout set for it (`SET LOCAL
+/// statement_timeout`), prepares the query, and streams its rows in the binary wire
+/// format; the connection closes when the stream ends or is dropped. Two queries never
+/// share a connection or a transaction, so a source can serve several syncs at once.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use cdp_source::{PostgresOptions, PostgresSource, Source};
+///
+/// let password = std::env::var("WAREHOUSE_PASSWORD")?;
+/// let source = PostgresSource::new(
+///     "warehouse",
+///     "postgres://reverse_etl@db.internal:5432/analytics",
+///     PostgresOptions::new().password(password),
+/// )?;
+/// let mut rows = source.query("SELECT id AS \"userId\", email FROM users").await?;
+/// while let Some(row) = rows.next().await {
+///     let values = row?;
+///     // map the values into a call ...
+/// #   let _ = values;
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub struct PostgresSource {
+    context: ErrorContext,
+    config: tokio_postgres::Config,
+    target: String,
+    connect_timeout: Duration,
+    begin: String,
+    has_password: bool,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::PostgresTls>,
+}
+
+impl PostgresSource {
+    /// A source called `name` (used in errors and logs) for the database that
+    /// `connection` names: a URL (`postgres://user@host:5432/database?sslmode=prefer`)
+    /// or `key=value` pairs (`host=localhost port=5432 user=etl dbname=analytics`), as
+    /// libpq accepts them. Nothing connects yet.
+    ///
+    /// Fails with [`SourceError::Config`] for an empty name, a malformed connection
+    /// string, a statement timeout over 24 days, or `sslmode=require` without TLS.
+    pub fn new(
+        name: impl Into<String>,
+        connection: &str,
+        options: PostgresOptions,
+    ) -> Result<PostgresSource, SourceError> {
+        let name: String = name.into();
+        let config_error = |reason: String| SourceError::Config { source_name: name.clone(), reason };
+        if name.is_empty() {
+            return Err(config_error("a source needs a name".to_owned()));
+        }
+        let mut config: tokio_postgres::Config = connection
+            .parse()
+            .map_err(|e: tokio_postgres::Error| config_error(connection_string_problem(&with_causes(&e))))?;
+        if let Some(password) = &options.password {
+            config.password(password);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name(APPLICATION_NAME);
+        }
+        let connect_timeout = match config.get_connect_timeout() {
+            Some(t) => *t,
+            None => {
+                config.connect_timeout(options.connect_timeout);
+                options.connect_timeout
+            }
+        };
+        let timeout_ms = statement_timeout_millis(options.statement_timeout).ok_or_else(|| {
+            config_error(format!(
+                "the statement timeout of {} is over the server's limit of {} milliseconds",
+                crate::error::format_duration(options.statement_timeout),
+                i32::MAX
+            ))
+        })?;
+        #[cfg(feature = "tls")]
+        let has_tls = options.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        let has_tls = false;
+        if config.get_ssl_mode() == SslMode::Require && !has_tls {
+            return Err(config_error(if cfg!(feature = "tls") {
+                "sslmode=require needs TLS: set PostgresOptions::tls".to_owned()
+            } else {
+                "sslmode=require needs TLS, and cdp-source was built without its `tls` feature".to_owned()
+            }));
+        }
+        let has_password = config.get_password().is_some();
+        Ok(PostgresSource {
+            target: describe_target(&config),
+            context: ErrorContext { name: name.into(), statement_timeout: options.statement_timeout },
+            config,
+            connect_timeout,
+            begin: format!("BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = {timeout_ms}"),
+            has_password,
+            #[cfg(feature = "tls")]
+            tls: options.tls,
+        })
+    }
+
+    /// What the source connects to, as errors show it: `host:port/database as user`.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The statement timeout each query runs under (zero: none).
+    pub fn statement_timeout(&self) -> Duration {
+        self.context.statement_timeout
+    }
+
+    /// Opens a connection and spawns its driver task.
+    async fn connect(&self) -> Result<Client, SourceError> {
+        let connect = async {
+            #[cfg(feature = "tls")]
+            if let Some(tls) = &self.tls {
+                let (client, connection) = self.config.connect(tls.connector()).await?;
+                self.spawn_connection(connection);
+                return Ok(client);
+            }
+            let (client, connection) = self.config.connect(NoTls).await?;
+            self.spawn_connection(connection);
+            Ok::<_, tokio_postgres::Error>(client)
+        };
+        tracing::debug!(source = %self.context.name, target = %self.target, "connecting");
+        match tokio::time::timeout(self.connect_timeout + Duration::from_secs(1), connect).await {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(e)) => Err(SourceError::Connect {
+                source_name: self.context.name.to_string(),
+                target: self.target.clone(),
+                reason: describe(&e).1,
+                source: Some(Box::new(e)),
+            }),
+            Err(_) => Err(SourceError::Connect {
+                source_name: self.context.name.to_string(),
+                target: self.target.clone(),
+                reason: format!(
+                    "no answer within the connect timeout of {}",
+                    crate::error::format_duration(self.connect_timeout)
+                ),
+                source: None,
+            }),
+        }
+    }
+
+    /// Runs the connection's driver until the client is dropped.
+    fn spawn_connection<F>(&self, connection: F)
+    where
+        F: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+    {
+        let name = self.context.name.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(source = %name, error = %e, "connection closed with an error");
+            }
+        });
+    }
+}
+
+#[async_trait]
+impl Source for PostgresSource {
+    fn name(&self) -> &str {
+        &self.context.name
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::PostgreSQL
+    }
+
+    async fn query(&self, sql: &str) -> Result<RowStream, SourceError> {
+        let client = self.connect().await?;
+        client.batch_execute(&self.begin).await.map_err(|e| self.context.error(e, 0))?;
+        let statement = client.prepare(sql).await.map_err(|e| self.context.error(e, 0))?;
+        let mut decoders = Vec::with_capacity(statement.columns().len());
+        let mut type_names = Vec::with_capacity(statement.columns().len());
+        for (index, column) in statement.columns().iter().enumerate() {
+            let decoder = Decoder::for_type(column.type_(), column.name()).map_err(|unsupported| {
+                SourceError::UnsupportedType {
+                    source_name: self.context.name.to_string(),
+                    column: column.name().to_owned(),
+                    column_index: index,
+                    type_name: column.type_().name().to_owned(),
+                    hint: unsupported.hint,
+                }
+            })?;
+            decoders.push(decoder);
+            type_names.push(column.type_().name().to_owned());
+        }
+        let columns = Columns::new(statement.columns().iter().map(|c| c.name()));
+        let no_params = std::iter::empty::<&(dyn ToSql + Sync)>();
+        let rows = client.query_raw(&statement, no_params).await.map_err(|e| self.context.error(e, 0))?;
+        tracing::debug!(source = %self.context.name, columns = columns.len(), "query started");
+        let rows = PostgresRows {
+            client: Some(client),
+            rows: Box::pin(rows),
+            decoders,
+            type_names,
+            columns: columns.clone(),
+            context: self.context.clone(),
+            rows_read: 0,
+            done: false,
+        };
+        Ok(RowStream::new(self.context.name.clone(), columns, rows))
+    }
+}
+
+impl fmt::Debug for PostgresSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("PostgresSource");
+        s.field("name", &self.context.name)
+            .field("target", &self.target)
+            .field("password", &self.has_password.then_some(Redacted))
+            .field("statement_timeout", &self.context.statement_timeout)
+            .field("connect_timeout", &self.connect_timeout);
+        #[cfg(feature = "tls")]
+        s.field("tls", &self.tls.is_some());
+        s.finish()
+    }
+}
+
+impl fmt::Display for PostgresSource {
+    /// `PostgreSQL source "warehouse" (db.internal:5432/analytics as etl)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PostgreSQL source `{}` ({})", self.context.name, self.target)
+    }
+}
+
+/// The source's name and settings, for building errors on either side of the stream.
+#[derive(Debug, Clone)]
+struct ErrorContext {
+    name: Arc<str>,
+    statement_timeout: Duration,
+}
+
+impl ErrorContext {
+    /// Translates a driver error after `rows_read` rows.
+    fn error(&self, e: tokio_postgres::Error, rows_read: u64) -> SourceError {
+        let source_name = self.name.to_string();
+        let (code, reason) = describe(&e);
+        if e.code() == Some(&SqlState::QUERY_CANCELED)
+            && e.as_db_error().is_some_and(|db| db.message().contains("statement timeout"))
+        {
+            return SourceError::Timeout {
+                source_name,
+                timeout: self.statement_timeout,
+                rows_read,
+                source: Some(Box::new(e)),
+            };
+        }
+        let is_io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        if code.is_none() && (e.is_closed() || is_io) {
+            return SourceError::Connection { source_name, reason, rows_read, source: Some(Box::new(e)) };
+        }
+        SourceError::Query { source_name, code, reason, rows_read, source: Some(Box::new(e) as BoxError) }
+    }
+}
+
+/// The SQLSTATE and a readable message: `ERROR 42P01: relation "x" does not exist (at
+/// character 15)`, with the server's detail and hint; the driver's text for errors
+/// that do not come from the server.
+fn describe(e: &tokio_postgres::Error) -> (Option<String>, String) {
+    let Some(db) = e.as_db_error() else {
+        return (None, with_causes(e));
+    };
+    let code = db.code().code().to_owned();
+    let mut reason = format!("{} {code}: {}", db.severity(), db.message());
+    if let Some(tokio_postgres::error::ErrorPosition::Original(at)) = db.position() {
+        reason.push_str(&format!(" (at character {at})"));
+    }
+    if let Some(detail) = db.detail() {
+        reason.push_str(&format!("; DETAIL: {detail}"));
+    }
+    if let Some(hint) = db.hint() {
+        reason.push_str(&format!("; HINT: {hint}"));
+    }
+    (Some(code), reason)
+}
+
+/// An error's message followed by those of its causes: `error connecting to server:
+/// Connection refused (os error 111)`.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// What is wrong with a connection string, without quoting it (it may hold a
+/// password): the driver's message when it only names an option, else a general one.
+fn connection_string_problem(driver_message: &str) -> String {
+    let message = driver_message.strip_prefix("invalid connection string: ").unwrap_or(driver_message);
+    if message.starts_with("invalid value for option") || message.starts_with("unknown option") {
+        format!("connection string: {message}")
+    } else {
+        "the connection string is malformed: expected a postgres:// URL or key=value pairs".to_owned()
+    }
+}
+
+/// `host:port/database as user`, from the parsed configuration (never the password).
+fn describe_target(config: &tokio_postgres::Config) -> String {
+    let ports = config.get_ports();
+    let hosts: Vec<String> = if config.get_hosts().is_empty() {
+        vec!["localhost".to_owned()]
+    } else {
+        config
+            .get_hosts()
+            .iter()
+            .map(|host| match host {
+                Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                Host::Unix(path) => path.display().to_string(),
+            })
+            .collect()
+    };
+    let hosts: Vec<String> = hosts
+        .into_iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            format!("{host}:{port}")
+        })
+        .collect();
+    let user = config.get_user().unwrap_or("(default user)");
+    let database = config.get_dbname().or(config.get_user()).unwrap_or("");
+    format!("{}/{database} as {user}", hosts.join(","))
+}
+
+/// The statement timeout in whole milliseconds, rounded up, if the server accepts it.
+fn statement_timeout_millis(timeout: Duration) -> Option<i32> {
+    let ms = timeout.as_nanos().div_ceil(1_000_000);
+    i32::try_from(ms).ok()
+}
+
+/// The rows of one PostgreSQL query, decoded as they arrive.
+struct PostgresRows {
+    /// Keeps the connection open while rows are read; dropped at the end.
+    client: Option<Client>,
+    rows: Pin<Box<tokio_postgres::RowStream>>,
+    decoders: Vec<Decoder>,
+    type_names: Vec<String>,
+    columns: Columns,
+    context: ErrorContext,
+    rows_read: u64,
+    done: bool,
+}
+
+impl PostgresRows {
+    /// Converts one row; the first value that cannot be converted is the row's error.
+    fn decode(&self, row: &tokio_postgres::Row) -> Result<Values, SourceError> {
+        let mut values = Vec::with_capacity(self.decoders.len());
+        for (index, decoder) in self.decoders.iter().enumerate() {
+            let value = row
+                .try_get::<_, RawField<'_>>(index)
+                .map_err(|e| e.to_string())
+                .and_then(|raw| decoder.decode(raw.0));
+            match value {
+                Ok(value) => values.push(value),
+                Err(reason) => {
+                    return Err(SourceError::Value {
+                        source_name: self.context.name.to_string(),
+                        row: self.rows_read,
+                        column: self.columns.name(index).unwrap_or_default().to_owned(),
+                        column_index: index,
+                        type_name: self.type_names.get(index).cloned().unwrap_or_default(),
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok(values)
+    }
+
+    /// Ends the query and closes the connection.
+    fn finish(&mut self) {
+        self.done = true;
+        self.client = None;
+    }
+}
+
+impl Stream for PostgresRows {
+    type Item = Result<Values, SourceError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match std::task::ready!(this.rows.as_mut().poll_next(cx)) {
+            Some(Ok(row)) => {
+                this.rows_read += 1;
+                Poll::Ready(Some(this.decode(&row)))
+            }
+            Some(Err(e)) => {
+                let error = this.context.error(e, this.rows_read);
+                this.finish();
+                Poll::Ready(Some(Err(error)))
+            }
+            None => {
+                tracing::debug!(source = %this.context.name, rows = this.rows_read, "query finished");
+                this.finish();
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_never_show_the_password() {
+        let source = PostgresSource::new(
+            "pg",
+            "postgres://etl:url-secret@db.internal:6543/analytics",
+            PostgresOptions::new().password("option-secret"),
+        )
+        .unwrap();
+        assert_eq!(source.target(), "db.internal:6543/analytics as etl");
+        for text in [format!("{source:?}"), source.to_string()] {
+            assert!(!text.contains("secret"), "{text}");
+        }
+        let source = PostgresSource::new(
+            "pg",
+            "host=a,b port=1,2 user=etl password=kv-secret dbname=x",
+            PostgresOptions::new(),
+        )
+        .unwrap();
+        assert_eq!(source.target(), "a:1,b:2/x as etl");
+        assert!(!format!("{source:?}").contains("kv-secret"));
+        assert!(format!("{source:?}").contains("<redacted>"));
+    }
+
+    #[test]
+    fn malformed_connection_strings_are_config_errors_without_the_string() {
+        for connection in [
+            "host=db password='unterminated-secret",
+            "postgres://etl%FF:url-secret@db/x",
+            "host=db port=notaport password=secret",
+            "host=db sslmode=sometimes password=secret",
+            "postgres://db/x?bogus=secret",
+        ] {
+            let error = PostgresSource::new("pg", connection, PostgresOptions::new()).unwrap_err();
+            let text = error.to_string();
+            assert!(matches!(error, SourceError::Config { .. }), "{text}");
+            assert!(text.starts_with("source `pg`: invalid configuration: "), "{text}");
+            assert!(!text.contains("secret") || text.contains("unknown option `bogus`"), "{text}");
+            assert!(!format!("{error:?}").contains("-secret"), "{error:?}");
+        }
+        let error = PostgresSource::new("pg", "host=db port=notaport", PostgresOptions::new()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "source `pg`: invalid configuration: connection string: invalid value for option `port`"
+        );
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let too_long = PostgresOptions::new().statement_timeout(Duration::from_secs(30 * 86_400));
+        assert!(matches!(PostgresSource::new("pg", "host=db", too_long), Err(SourceError::Config { .. })));
+        assert!(matches!(
+            PostgresSource::new("", "host=db", PostgresOptions::new()),
+            Err(SourceError::Config { .. })
+        ));
+        #[cfg(not(feature = "tls"))]
+        assert!(
+            PostgresSource::new("pg", "host=db sslmode=require", PostgresOptions::new())
+                .unwrap_err()
+                .to_string()
+                .contains("`tls` feature")
+        );
+        assert_eq!(statement_timeout_millis(Duration::from_micros(1)), Some(1));
+        assert_eq!(statement_timeout_millis(Duration::ZERO), Some(0));
+        let source = PostgresSource::new("pg", "host=db", PostgresOptions::new()).unwrap();
+        assert_eq!(source.statement_timeout(), DEFAULT_STATEMENT_TIMEOUT);
+        assert_eq!(source.begin, "BEGIN TRANSACTION READ ONLY; SET LOCAL statement_timeout = 600000");
+    }
+}
