@@ -511,7 +511,8 @@ impl HttpDestination {
         // Parts still to send, the next one last.
         let mut parts = vec![0..calls.len()];
         while let Some(part) = parts.pop() {
-            let (Some(first), Some(last)) = (calls.get(part.start), part.end.checked_sub(1).and_then(|i| calls.get(i)))
+            let (Some(first), Some(last)) =
+                (calls.get(part.start), part.end.checked_sub(1).and_then(|i| calls.get(i)))
             else {
                 continue;
             };
@@ -591,12 +592,19 @@ impl HttpDestination {
                             let message = if message.is_empty() { status_text(status) } else { message };
                             return Ok(Answer::Refused { status, message });
                         }
-                        408 | 409 | 429 | 500..=599 => PassingFailure::Status { status, message, retry_after },
+                        408 | 409 | 429 | 500..=599 => {
+                            PassingFailure::Status { status, message, retry_after }
+                        }
                         _ => {
                             return Err(DestinationError::Http {
                                 destination: self.name.clone(),
                                 status: Some(status),
-                                message: format!("{} from {}{}", status_text(status), self.url, with_colon(&message)),
+                                message: format!(
+                                    "{} from {}{}",
+                                    status_text(status),
+                                    self.url,
+                                    with_colon(&message)
+                                ),
                             });
                         }
                     }
@@ -698,7 +706,8 @@ impl Destination for HttpDestination {
 
 /// `{base}/batch`, checked.
 fn batch_url(base: &str) -> Result<reqwest::Url, HttpConfigError> {
-    let invalid = |reason: &str| HttpConfigError::InvalidBaseUrl { url: base.to_owned(), reason: reason.to_owned() };
+    let invalid =
+        |reason: &str| HttpConfigError::InvalidBaseUrl { url: base.to_owned(), reason: reason.to_owned() };
     let mut url = reqwest::Url::parse(base.trim()).map_err(|e| invalid(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(invalid("the scheme must be http or https"));
@@ -831,7 +840,9 @@ mod tests {
         assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
         assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
         assert_eq!(parse_retry_after("99999999999999999999999", now), Some(Duration::from_secs(u64::MAX)));
-        for date in ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"] {
+        for date in
+            ["Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994"]
+        {
             assert_eq!(parse_retry_after(date, now), Some(Duration::from_secs(7)), "{date}");
         }
         assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:00 GMT", now), Some(Duration::ZERO));

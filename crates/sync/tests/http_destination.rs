@@ -439,6 +439,41 @@ async fn a_smaller_batch_limit_is_kept() {
     assert_eq!(received.len(), 3);
 }
 
+/// A track call of exactly `len` bytes of JSON.
+fn call_of_len(message_id: &str, len: usize) -> Call {
+    let empty = call(message_id, 0);
+    let filler = len - empty.compact_json_len();
+    let call = Call::track("user-1", "Order Completed").with_message_id(message_id);
+    let call =
+        call.with_payload(JsonObject::from_json(&format!(r#"{{"note":"{}"}}"#, "x".repeat(filler))).unwrap());
+    assert_eq!(call.compact_json_len(), len);
+    call
+}
+
+#[tokio::test]
+async fn a_batch_fills_up_to_the_last_byte_and_no_further() {
+    // `{"batch":[` (10 bytes), 39 calls of 999 bytes and 38 commas make 39,009
+    // bytes; with a comma, a call of 988 bytes and `]}`, exactly 40,000 bytes.
+    for (last, expected_first_batch) in [(988, 40), (989, 39)] {
+        let server = TestServer::start(|_, _| ok()).await;
+        let mut destination =
+            HttpDestination::new("cio", server.config().with_max_batch_bytes(40_000)).unwrap();
+        let mut calls: Vec<Call> = (0..39).map(|i| call_of_len(&format!("m-{i:02}"), 999)).collect();
+        calls.push(call_of_len("m-39", last));
+        calls.push(call_of_len("m-40", 500));
+
+        run(&mut destination, &calls).await.unwrap();
+
+        let received = server.received();
+        assert_eq!(received[0].calls().len(), expected_first_batch, "last call of {last} bytes");
+        assert!(received[0].body.len() <= 40_000);
+        if expected_first_batch == 40 {
+            assert_eq!(received[0].body.len(), 40_000);
+        }
+        assert_eq!(received.iter().flat_map(Received::message_ids).collect::<Vec<_>>(), ids(&calls));
+    }
+}
+
 #[tokio::test]
 async fn a_call_over_32_kib_is_rejected_without_being_sent() {
     let server = TestServer::start(|_, _| ok()).await;
