@@ -133,6 +133,7 @@
 //! | `timetz`, `interval`, `inet`, `cidr`, `macaddr`, `macaddr8` | `Text` exactly as the server prints it (`interval` in the default `IntervalStyle`) |
 //! | arrays of any of these, any number of dimensions | `Array` (nested for more dimensions; `NULL` elements are `Null`; lower bounds are dropped) |
 //! | domains | as their base type |
+//! | `void` (`SELECT pg_sleep(1)`) | `Null` |
 //! | `NULL` of any type | `Null` |
 //!
 //! `infinity` and `-infinity` dates and timestamps are the texts `infinity` and

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use cdp_query::Dialect;
 use cdp_rows::Columns;
 use futures::Stream;
+use tokio::task::JoinHandle;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -243,21 +244,21 @@ impl PostgresSource {
     }
 
     /// Opens a connection and spawns its driver task.
-    async fn connect(&self) -> Result<Client, SourceError> {
+    async fn connect(&self) -> Result<Connection, SourceError> {
         let connect = async {
             #[cfg(feature = "tls")]
             if let Some(tls) = &self.tls {
                 let (client, connection) = self.config.connect(tls.connector()).await?;
-                self.spawn_connection(connection);
-                return Ok(client);
+                let task = self.spawn_connection(connection);
+                return Ok(Connection { client, task });
             }
             let (client, connection) = self.config.connect(NoTls).await?;
-            self.spawn_connection(connection);
-            Ok::<_, tokio_postgres::Error>(client)
+            let task = self.spawn_connection(connection);
+            Ok::<_, tokio_postgres::Error>(Connection { client, task })
         };
         tracing::debug!(source = %self.context.name, target = %self.target, "connecting");
         match tokio::time::timeout(self.connect_timeout + Duration::from_secs(1), connect).await {
-            Ok(Ok(client)) => Ok(client),
+            Ok(Ok(connection)) => Ok(connection),
             Ok(Err(e)) => Err(SourceError::Connect {
                 source_name: self.context.name.to_string(),
                 target: self.target.clone(),
@@ -277,7 +278,7 @@ impl PostgresSource {
     }
 
     /// Runs the connection's driver until the client is dropped.
-    fn spawn_connection<F>(&self, connection: F)
+    fn spawn_connection<F>(&self, connection: F) -> JoinHandle<()>
     where
         F: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
     {
@@ -286,7 +287,16 @@ impl PostgresSource {
             if let Err(e) = connection.await {
                 tracing::debug!(source = %name, error = %e, "connection closed with an error");
             }
-        });
+        })
+    }
+
+    /// Cancels the query running on `client`'s connection, in the background.
+    fn canceller(&self, client: &Client) -> Canceller {
+        Canceller {
+            token: client.cancel_token(),
+            #[cfg(feature = "tls")]
+            tls: self.tls.clone(),
+        }
     }
 }
 
@@ -301,7 +311,7 @@ impl Source for PostgresSource {
     }
 
     async fn query(&self, sql: &str) -> Result<RowStream, SourceError> {
-        let client = self.connect().await?;
+        let Connection { client, task } = self.connect().await?;
         client.batch_execute(&self.begin).await.map_err(|e| self.context.error(e, 0))?;
         let statement = client.prepare(sql).await.map_err(|e| self.context.error(e, 0))?;
         let mut decoders = Vec::with_capacity(statement.columns().len());
@@ -324,7 +334,9 @@ impl Source for PostgresSource {
         let rows = client.query_raw(&statement, no_params).await.map_err(|e| self.context.error(e, 0))?;
         tracing::debug!(source = %self.context.name, columns = columns.len(), "query started");
         let rows = PostgresRows {
+            canceller: Some(self.canceller(&client)),
             client: Some(client),
+            connection: Some(task),
             rows: Box::pin(rows),
             decoders,
             type_names,
@@ -468,10 +480,43 @@ fn statement_timeout_millis(timeout: Duration) -> Option<i32> {
     i32::try_from(ms).ok()
 }
 
+/// An open connection: the client, and the task that drives its socket.
+struct Connection {
+    client: Client,
+    task: JoinHandle<()>,
+}
+
+/// Cancels a running query (a cancel request on a connection of its own).
+struct Canceller {
+    token: tokio_postgres::CancelToken,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::PostgresTls>,
+}
+
+impl Canceller {
+    /// Sends the cancel request from a task, when there is a runtime to run it.
+    fn cancel(self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            #[cfg(feature = "tls")]
+            if let Some(tls) = &self.tls {
+                let _ = self.token.cancel_query(tls.connector()).await;
+                return;
+            }
+            let _ = self.token.cancel_query(NoTls).await;
+        });
+    }
+}
+
 /// The rows of one PostgreSQL query, decoded as they arrive.
 struct PostgresRows {
     /// Keeps the connection open while rows are read; dropped at the end.
     client: Option<Client>,
+    /// The connection's driver task: aborted (closing the socket) when the stream is
+    /// dropped before its end.
+    connection: Option<JoinHandle<()>>,
+    /// Cancels the query when the stream is dropped before its end.
+    canceller: Option<Canceller>,
     rows: Pin<Box<tokio_postgres::RowStream>>,
     decoders: Vec<Decoder>,
     type_names: Vec<String>,
@@ -507,10 +552,29 @@ impl PostgresRows {
         Ok(values)
     }
 
-    /// Ends the query and closes the connection.
+    /// The query is over: close the connection normally.
     fn finish(&mut self) {
         self.done = true;
         self.client = None;
+        self.connection = None;
+        self.canceller = None;
+    }
+}
+
+impl Drop for PostgresRows {
+    /// Dropped before the end: without this the driver would read and discard every
+    /// remaining row. Cancel the query on the server, and close the socket now.
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if let Some(canceller) = self.canceller.take() {
+            canceller.cancel();
+        }
+        if let Some(connection) = self.connection.take() {
+            connection.abort();
+        }
+        tracing::debug!(source = %self.context.name, rows = self.rows_read, "query cancelled");
     }
 }
 

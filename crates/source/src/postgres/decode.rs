@@ -49,6 +49,7 @@ mod oid {
     pub(super) const NUMERIC: u32 = 1700;
     pub(super) const UUID: u32 = 2950;
     pub(super) const JSONB: u32 = 3802;
+    pub(super) const VOID: u32 = 2278;
 }
 
 /// How one column's binary values become [`Value`]s.
@@ -100,6 +101,8 @@ pub(crate) enum Decoder {
     MacAddr,
     /// `macaddr8` → [`Value::Text`].
     MacAddr8,
+    /// `void` (what `SELECT pg_sleep(1)` returns) → [`Value::Null`].
+    Void,
     /// An array whose elements decode with the inner decoder → nested [`Value::Array`]s.
     Array(Box<Decoder>),
 }
@@ -159,6 +162,7 @@ impl Decoder {
             oid::INET | oid::CIDR => Decoder::Inet,
             oid::MACADDR => Decoder::MacAddr,
             oid::MACADDR8 => Decoder::MacAddr8,
+            oid::VOID => Decoder::Void,
             _ => return Err(cast_hint()),
         })
     }
@@ -212,6 +216,7 @@ impl Decoder {
             Decoder::Inet => Value::Text(Cow::Owned(inet_text(raw)?)),
             Decoder::MacAddr => Value::Text(Cow::Owned(mac_text(&fixed::<6>(raw, "macaddr")?))),
             Decoder::MacAddr8 => Value::Text(Cow::Owned(mac_text(&fixed::<8>(raw, "macaddr8")?))),
+            Decoder::Void => Value::Null,
             Decoder::Array(element) => array(element, raw)?,
         })
     }
