@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cdp_calls::{Call, CallType, Timestamp};
 use cdp_encode::{Encode, EncodeOptions, FileEncoder, FileFormat};
-use object_store::{ObjectStoreExt, PutMode, PutOptions};
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::spool::{BatchPayload, Record, Segment, SegmentReader, Spool};
 use crate::{
@@ -166,14 +166,39 @@ struct Sealed {
     window: Window,
     /// The spool file, deleted once everything is published.
     segment: Option<PathBuf>,
-    /// The encoders, until encoded.
+    /// The encoders of the files not published yet. `None` after an attempt that
+    /// failed (or was dropped half-way) when the spool has the calls: they are
+    /// encoded again from it, so that an outage holds no memory.
     encoders: Option<BTreeMap<CallType, FileEncoder>>,
-    /// The encoded files, while publishing. Dropped after a failed attempt when the
-    /// spool has them (they are encoded again), so that an outage holds no memory.
-    files: Option<Vec<(CallType, u64, Bytes)>>,
+    /// Without a spool: a file encoded by an attempt that failed, kept for the next.
+    kept: BTreeMap<CallType, (u64, Vec<Bytes>)>,
+    /// An encoder is out of `encoders` being finished (cleared when its file is
+    /// published or kept); found set, an attempt was dropped half-way.
+    in_flight: bool,
     /// Files already in the bucket.
     done: Vec<FileReport>,
     recovered: bool,
+}
+
+impl Sealed {
+    fn new(
+        position: Position,
+        window: Window,
+        segment: Option<PathBuf>,
+        encoders: BTreeMap<CallType, FileEncoder>,
+        recovered: bool,
+    ) -> Sealed {
+        Sealed {
+            position,
+            window,
+            segment,
+            encoders: Some(encoders),
+            kept: BTreeMap::new(),
+            in_flight: false,
+            done: Vec::new(),
+            recovered,
+        }
+    }
 }
 
 /// Writes the calls it accepts into a bucket, one sync per window, never losing,
@@ -288,15 +313,14 @@ impl BucketWriter {
             match replay.seal {
                 Some((position, end)) => {
                     highest = highest.max(Some(position));
-                    writer.unpublished.push_back(Sealed {
+                    let window = Window { start: window.start, end };
+                    writer.unpublished.push_back(Sealed::new(
                         position,
-                        window: Window { start: window.start, end },
-                        segment: Some(path),
-                        encoders: Some(replay.files),
-                        files: None,
-                        done: Vec::new(),
-                        recovered: true,
-                    });
+                        window,
+                        Some(path),
+                        replay.files,
+                        true,
+                    ));
                 }
                 None if i + 1 == count => {
                     let segment = spool.reopen_segment(&path, replay.len)?;
@@ -319,15 +343,8 @@ impl BucketWriter {
             segment.seal(position, window.end)?;
             writer.spool.as_ref().expect("segments come from a spool").set_last_position(position)?;
             writer.next_position = position.next();
-            writer.unpublished.push_back(Sealed {
-                position,
-                window,
-                segment: Some(segment.path().to_owned()),
-                encoders: Some(files),
-                files: None,
-                done: Vec::new(),
-                recovered: true,
-            });
+            let segment = Some(segment.path().to_owned());
+            writer.unpublished.push_back(Sealed::new(position, window, segment, files, true));
         }
         recovery.republished = writer.publish_unpublished().await?;
         recovery.next_position = Some(writer.next_position);
@@ -563,15 +580,9 @@ impl BucketWriter {
         }
         let open = self.open.take().expect("checked above");
         self.next_position = position.next();
-        self.unpublished.push_back(Sealed {
-            position,
-            window: Window { start: self.bounds.start, end },
-            segment: open.segment.map(|s| s.path().to_owned()),
-            encoders: Some(open.files),
-            files: None,
-            done: Vec::new(),
-            recovered: false,
-        });
+        let window = Window { start: self.bounds.start, end };
+        let segment = open.segment.map(|s| s.path().to_owned());
+        self.unpublished.push_back(Sealed::new(position, window, segment, open.files, false));
         Ok(())
     }
 
@@ -583,12 +594,13 @@ impl BucketWriter {
                 Ok(report) => reports.push(report),
                 Err(e @ BucketError::PositionConflict { .. }) => return Err(self.stop(e)),
                 Err(e) => {
-                    // Keep it for a retry; drop the encoded bytes when the spool can
-                    // give them again.
+                    // Kept for a retry; with a spool, the calls are encoded again
+                    // from it then, and nothing is held in memory meanwhile.
                     if let Some(front) = self.unpublished.front_mut()
                         && front.segment.is_some()
                     {
-                        front.files = None;
+                        front.encoders = None;
+                        front.kept.clear();
                     }
                     return Err(e);
                 }
@@ -597,27 +609,47 @@ impl BucketWriter {
         Ok(reports)
     }
 
+    /// Publishes the oldest sealed sync, one file at a time: each file is encoded
+    /// (on the blocking pool) and put before the next is encoded, so that at most one
+    /// finished file is in memory.
     async fn publish_front(&mut self) -> Result<SyncReport, BucketError> {
         let format = self.config.format;
         let encode_options = self.config.encode.clone();
         let sealed = self.unpublished.front_mut().expect("called with a sync to publish");
-        if sealed.files.is_none() {
-            let encoders = match sealed.encoders.take() {
-                Some(encoders) => encoders,
+        if sealed.in_flight && sealed.segment.is_some() {
+            // An attempt was dropped while finishing a file: start over from the spool.
+            sealed.encoders = None;
+            sealed.kept.clear();
+        }
+        sealed.in_flight = false;
+        if sealed.encoders.is_none() {
+            let encoders = match &sealed.segment {
+                Some(path) => replay_segment(path, format, &encode_options)?.files,
+                None => BTreeMap::new(),
+            };
+            sealed.encoders = Some(encoders);
+        }
+        let (position, window) = (sealed.position, sealed.window);
+        let mut types: Vec<CallType> = sealed
+            .encoders
+            .iter()
+            .flat_map(|e| e.keys().copied())
+            .chain(sealed.kept.keys().copied())
+            .collect();
+        types.sort();
+        types.dedup();
+        types.retain(|t| !sealed.done.iter().any(|f| f.call_type == *t));
+        for call_type in types {
+            let sealed = &mut self.unpublished[0];
+            let (rows, chunks) = match sealed.kept.remove(&call_type) {
+                Some(kept) => kept,
                 None => {
-                    let path =
-                        sealed.segment.clone().expect("bytes are only dropped when the spool has them");
-                    replay_segment(&path, format, &encode_options)?.files
+                    let encoder =
+                        sealed.encoders.as_mut().and_then(|e| e.remove(&call_type)).expect("listed above");
+                    sealed.in_flight = true;
+                    finish_file(call_type, encoder).await?
                 }
             };
-            sealed.files = Some(finish_files(encoders).await?);
-        }
-        let files = sealed.files.clone().expect("encoded above");
-        let (position, window) = (sealed.position, sealed.window);
-        for (call_type, rows, bytes) in files {
-            if self.unpublished[0].done.iter().any(|f| f.call_type == call_type) {
-                continue;
-            }
             let name = ObjectName {
                 integration: self.config.integration.clone(),
                 action: self.config.action.clone(),
@@ -626,16 +658,28 @@ impl BucketWriter {
                 format,
             };
             let path = self.bucket.object_path(&name);
-            let published = put_create(&self.bucket, &path, bytes.clone(), position).await?;
-            self.unpublished[0].done.push(FileReport {
-                call_type,
-                rows,
-                bytes: bytes.len() as u64,
-                object: path.to_string(),
-                published,
-            });
+            let bytes: u64 = chunks.iter().map(|c| c.len() as u64).sum();
+            let result = put_create(&self.bucket, &path, &chunks, position).await;
+            let sealed = &mut self.unpublished[0];
+            sealed.in_flight = false;
+            match result {
+                Ok(published) => sealed.done.push(FileReport {
+                    call_type,
+                    rows,
+                    bytes,
+                    object: path.to_string(),
+                    published,
+                }),
+                Err(e) => {
+                    if sealed.segment.is_none() {
+                        sealed.kept.insert(call_type, (rows, chunks));
+                    }
+                    return Err(e);
+                }
+            }
         }
-        let sealed = self.unpublished.pop_front().expect("published above");
+        let mut sealed = self.unpublished.pop_front().expect("published above");
+        sealed.done.sort_by_key(|f| f.call_type);
         if let Some(path) = &sealed.segment {
             std::fs::remove_file(path).map_err(|source| BucketError::Spool { path: path.clone(), source })?;
         }
@@ -664,22 +708,17 @@ impl BucketWriter {
 async fn put_create(
     bucket: &Bucket,
     path: &object_store::path::Path,
-    bytes: Bytes,
+    chunks: &[Bytes],
     position: Position,
 ) -> Result<Published, BucketError> {
     let store = bucket.store();
     let store_err = |operation, source| BucketError::Store { operation, object: path.to_string(), source };
-    match store.put_opts(path, bytes.clone().into(), PutOptions::from(PutMode::Create)).await {
+    let payload: PutPayload = chunks.iter().cloned().collect();
+    match store.put_opts(path, payload, PutOptions::from(PutMode::Create)).await {
         Ok(_) => Ok(Published::Created),
         Err(object_store::Error::AlreadyExists { .. }) => {
-            let existing = store
-                .get(path)
-                .await
-                .map_err(|e| store_err("get", e))?
-                .bytes()
-                .await
-                .map_err(|e| store_err("get", e))?;
-            if existing == bytes {
+            let existing = store.get(path).await.map_err(|e| store_err("get", e))?;
+            if same_bytes(existing.into_stream(), chunks).await.map_err(|e| store_err("get", e))? {
                 Ok(Published::AlreadyPresent)
             } else {
                 Err(BucketError::PositionConflict { object: path.to_string(), position })
@@ -687,6 +726,35 @@ async fn put_create(
         }
         Err(e) => Err(store_err("put", e)),
     }
+}
+
+/// Whether a stream of bytes is the concatenation of `chunks`, read as it comes.
+async fn same_bytes(
+    mut stream: impl futures::Stream<Item = object_store::Result<Bytes>> + Unpin,
+    chunks: &[Bytes],
+) -> object_store::Result<bool> {
+    use futures::StreamExt;
+    let mut ours = chunks.iter().flat_map(|c| c.chunks(64 * 1024));
+    let mut pending: &[u8] = &[];
+    while let Some(theirs) = stream.next().await {
+        let theirs = theirs?;
+        let mut theirs: &[u8] = &theirs;
+        while !theirs.is_empty() {
+            if pending.is_empty() {
+                match ours.next() {
+                    Some(next) => pending = next,
+                    None => return Ok(false),
+                }
+            }
+            let n = pending.len().min(theirs.len());
+            if pending[..n] != theirs[..n] {
+                return Ok(false);
+            }
+            pending = &pending[n..];
+            theirs = &theirs[n..];
+        }
+    }
+    Ok(pending.is_empty() && ours.all(<[u8]>::is_empty))
 }
 
 /// One past the highest position of this (integration, action) in the bucket.
@@ -770,24 +838,40 @@ fn replay_segment(
     Ok(replay)
 }
 
-/// Finishes the encoders into bytes, on the blocking pool.
-async fn finish_files(
-    encoders: BTreeMap<CallType, FileEncoder>,
-) -> Result<Vec<(CallType, u64, Bytes)>, BucketError> {
+/// Finishes one file into chunks, on the blocking pool.
+async fn finish_file(call_type: CallType, encoder: FileEncoder) -> Result<(u64, Vec<Bytes>), BucketError> {
     let task = tokio::task::spawn_blocking(move || {
-        encoders
-            .into_iter()
-            .map(|(call_type, encoder)| {
-                let rows = encoder.rows();
-                let bytes =
-                    encoder.finish_to_vec().map_err(|source| BucketError::Encode { call_type, source })?;
-                Ok((call_type, rows, Bytes::from(bytes)))
-            })
-            .collect::<Result<Vec<_>, BucketError>>()
+        let rows = encoder.rows();
+        let chunks =
+            encoder.finish_to_chunks().map_err(|source| BucketError::Encode { call_type, source })?;
+        Ok((rows, chunks))
     });
     match task.await {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => panic!("the encoding task was cancelled: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(parts: &[&[u8]]) -> impl futures::Stream<Item = object_store::Result<Bytes>> + Unpin {
+        futures::stream::iter(parts.iter().map(|p| Ok(Bytes::copy_from_slice(p))).collect::<Vec<_>>())
+    }
+
+    #[tokio::test]
+    async fn bytes_compare_across_any_chunk_boundaries() {
+        let ours = [Bytes::from_static(b"abc"), Bytes::from_static(b""), Bytes::from_static(b"defgh")];
+        for theirs in
+            [&[&b"abcdefgh"[..]][..], &[b"a", b"bcd", b"efgh"], &[b"abcdefg", b"h"], &[b"", b"abcdefgh", b""]]
+        {
+            assert!(same_bytes(stream(theirs), &ours).await.unwrap(), "{theirs:?}");
+        }
+        for theirs in [&[&b"abcdefg"[..]][..], &[b"abcdefghi"], &[b"abcXefgh"], &[], &[b"abc", b"defgX"]] {
+            assert!(!same_bytes(stream(theirs), &ours).await.unwrap(), "{theirs:?}");
+        }
+        assert!(same_bytes(stream(&[]), &[]).await.unwrap());
     }
 }

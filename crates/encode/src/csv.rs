@@ -4,7 +4,7 @@ use std::io::Write;
 
 use cdp_calls::{Call, CallType, Value};
 
-use crate::json::write_rows;
+use crate::json::{rows_to_chunks, write_rows};
 use crate::{Encode, EncodeError, EncodeOptions, FileFormat, Pending, encode_common};
 
 /// Encodes calls as RFC 4180 CSV (`.csv`).
@@ -88,6 +88,12 @@ impl Encode for CsvEncoder {
         let names: Vec<&str> = self.pending.call_type.columns().iter().map(|c| c.name).collect();
         let header = format!("{}\n", names.join(","));
         write_rows(self.pending, FileFormat::Csv, header.as_bytes(), out)
+    }
+
+    fn finish_to_chunks(self) -> Result<Vec<bytes::Bytes>, EncodeError> {
+        let names: Vec<&str> = self.pending.call_type.columns().iter().map(|c| c.name).collect();
+        let header = format!("{}\n", names.join(","));
+        rows_to_chunks(self.pending, FileFormat::Csv, header.into_bytes())
     }
 }
 

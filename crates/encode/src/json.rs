@@ -65,6 +65,30 @@ impl Encode for JsonEncoder {
     fn finish<W: Write + Send>(self, out: W) -> Result<W, EncodeError> {
         write_rows(self.pending, FileFormat::Json, &[], out)
     }
+
+    fn finish_to_chunks(self) -> Result<Vec<bytes::Bytes>, EncodeError> {
+        rows_to_chunks(self.pending, FileFormat::Json, Vec::new())
+    }
+}
+
+/// The file as chunks: rows held in order are handed over as they are.
+pub(crate) fn rows_to_chunks(
+    pending: Pending,
+    format: FileFormat,
+    header: Vec<u8>,
+) -> Result<Vec<bytes::Bytes>, EncodeError> {
+    let mut out = crate::ChunkWriter::default();
+    out.push_chunk(header.into());
+    if pending.rows.is_contiguous() {
+        for chunk in pending.rows.into_chunks() {
+            out.push_chunk(chunk.into());
+        }
+        Ok(out.into_chunks())
+    } else {
+        let fail = |e: std::io::Error| EncodeError::write(format, e);
+        pending.rows.drain(|row| out.write_all(row).map_err(fail))?;
+        Ok(out.into_chunks())
+    }
 }
 
 /// Writes a header and the rows, in order, for the text formats.

@@ -56,6 +56,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use bytes::Bytes;
 use cdp_calls::{Call, CallType};
 
 mod csv;
@@ -259,6 +260,72 @@ pub trait Encode {
     {
         self.finish(Vec::new())
     }
+
+    /// Writes the file into memory as a list of chunks, whose concatenation is the
+    /// file: no single large allocation, and rows that are held in order already
+    /// are handed over without being copied. Object stores take such a list as
+    /// one payload.
+    fn finish_to_chunks(self) -> Result<Vec<Bytes>, EncodeError>
+    where
+        Self: Sized,
+    {
+        Ok(self.finish(ChunkWriter::default())?.into_chunks())
+    }
+}
+
+/// Size of the chunks a [`ChunkWriter`] fills.
+const WRITER_CHUNK_BYTES: usize = 4 << 20;
+
+/// A writer that collects what is written into chunks of a few MiB, never
+/// reallocating (and so never copying) what it already holds.
+#[derive(Debug, Default)]
+pub struct ChunkWriter {
+    chunks: Vec<Bytes>,
+    current: Vec<u8>,
+}
+
+impl ChunkWriter {
+    /// The chunks written, in order.
+    pub fn into_chunks(mut self) -> Vec<Bytes> {
+        if !self.current.is_empty() {
+            self.chunks.push(Bytes::from(std::mem::take(&mut self.current)));
+        }
+        self.chunks
+    }
+
+    /// Adds a chunk as it is, without copying it.
+    pub fn push_chunk(&mut self, chunk: Bytes) {
+        if chunk.is_empty() {
+            return;
+        }
+        if !self.current.is_empty() {
+            self.chunks.push(Bytes::from(std::mem::take(&mut self.current)));
+        }
+        self.chunks.push(chunk);
+    }
+}
+
+impl Write for ChunkWriter {
+    fn write(&mut self, mut buf: &[u8]) -> std::io::Result<usize> {
+        let written = buf.len();
+        while !buf.is_empty() {
+            if self.current.capacity() == self.current.len() {
+                if !self.current.is_empty() {
+                    self.chunks.push(Bytes::from(std::mem::take(&mut self.current)));
+                }
+                self.current = Vec::with_capacity(WRITER_CHUNK_BYTES);
+            }
+            let room = self.current.capacity() - self.current.len();
+            let take = room.min(buf.len());
+            self.current.extend_from_slice(&buf[..take]);
+            buf = &buf[take..];
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What every format's encoder holds: its type and the encoded rows to sort.
@@ -368,5 +435,9 @@ impl Encode for FileEncoder {
 
     fn finish<W: Write + Send>(self, out: W) -> Result<W, EncodeError> {
         each_encoder!(self, e => e.finish(out))
+    }
+
+    fn finish_to_chunks(self) -> Result<Vec<Bytes>, EncodeError> {
+        each_encoder!(self, e => e.finish_to_chunks())
     }
 }

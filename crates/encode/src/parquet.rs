@@ -498,6 +498,28 @@ impl Encode for ParquetEncoder {
             State::Broken => Err(broken()),
         }
     }
+
+    fn finish_to_chunks(self) -> Result<Vec<bytes::Bytes>, EncodeError> {
+        match self.state {
+            State::Streaming(stream) => {
+                let Stream { mut writer, mut batch, .. } = *stream;
+                batch.flush(&mut writer)?;
+                let fail = |e: io::Error| EncodeError::write(FileFormat::Parquet, e);
+                match writer.into_inner().map_err(parquet_error)?.into_reader()? {
+                    SpoolReader::Memory(bytes) => Ok(vec![bytes::Bytes::from(bytes)]),
+                    SpoolReader::File(mut file) => {
+                        let mut out = crate::ChunkWriter::default();
+                        io::copy(&mut file, &mut out).map_err(fail)?;
+                        Ok(out.into_chunks())
+                    }
+                }
+            }
+            state => {
+                let encoder = ParquetEncoder { state, ..self };
+                Ok(encoder.finish(crate::ChunkWriter::default())?.into_chunks())
+            }
+        }
+    }
 }
 
 fn broken() -> EncodeError {

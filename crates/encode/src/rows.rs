@@ -178,6 +178,11 @@ impl SortedRows {
         self.runs.is_empty() && self.in_order
     }
 
+    /// The chunks of row bytes, for [`SortedRows::is_contiguous`] rows, handed over.
+    pub(crate) fn into_chunks(self) -> Vec<Vec<u8>> {
+        self.chunks
+    }
+
     /// The chunks of row bytes, for [`SortedRows::is_contiguous`] rows.
     pub(crate) fn chunks(&self) -> impl Iterator<Item = &[u8]> {
         self.chunks.iter().map(Vec::as_slice)

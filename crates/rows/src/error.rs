@@ -158,6 +158,13 @@ pub enum RowErrorReason {
     /// that limit is on.
     #[error(transparent)]
     Call(#[from] CallError),
+    /// The database returned a value the source could not read (an unknown type, a
+    /// value out of range).
+    #[error("the value cannot be read: {message}")]
+    Unreadable {
+        /// What the source said.
+        message: String,
+    },
     /// The destination refused the call for good (the HTTP API answered 400 for it
     /// alone): the row was read and mapped, but not delivered.
     #[error("the destination refused the call{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
@@ -184,6 +191,7 @@ impl RowErrorReason {
             RowErrorReason::ValueTooLarge { .. } => "value_too_large",
             RowErrorReason::RecordTooLarge { .. } => "record_too_large",
             RowErrorReason::Rejected { .. } => "rejected",
+            RowErrorReason::Unreadable { .. } => "unreadable",
             RowErrorReason::Call(e) => match e {
                 CallError::MissingField { .. } => "missing_field",
                 CallError::MissingIdentity { .. } => "missing_identity",
