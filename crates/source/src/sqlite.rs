@@ -199,6 +199,14 @@ impl Source for SqliteSource {
     }
 
     async fn query(&self, sql: &str) -> Result<RowStream, SourceError> {
+        let (columns, rows) = self.start(sql).await?;
+        Ok(RowStream::new(self.name.clone(), columns, rows))
+    }
+}
+
+impl SqliteSource {
+    /// Starts the worker for `sql` and waits until the query is prepared.
+    async fn start(&self, sql: &str) -> Result<(Columns, SqliteRows), SourceError> {
         let (header_tx, header_rx) = oneshot::channel();
         let (row_tx, row_rx) = mpsc::channel(self.options.channel_capacity);
         let timed_out = Arc::new(AtomicBool::new(false));
@@ -231,7 +239,7 @@ impl Source for SqliteSource {
             rows_read: 0,
             done: false,
         };
-        Ok(RowStream::new(self.name.clone(), header.columns, rows))
+        Ok((header.columns, rows))
     }
 }
 
@@ -542,6 +550,32 @@ impl Drop for SqliteRows {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_worker_reads_no_further_ahead_than_the_channel_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bounded.db");
+        rusqlite::Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x int)").unwrap();
+        let source = SqliteSource::open("bounded", &path, SqliteOptions::new().channel_capacity(8)).unwrap();
+        let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000) SELECT x FROM c";
+        let (columns, mut rows) = source.start(sql).await.unwrap();
+        assert_eq!(columns.names(), ["x"]);
+        // Nothing is read: the worker fills the channel, then waits.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(rows.receiver.len(), 8);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(rows.receiver.len(), 8);
+        // Reading frees room for exactly as many rows as were taken.
+        let mut sum = 0_i64;
+        let mut count = 0_i64;
+        while let Some(row) = futures::StreamExt::next(&mut rows).await {
+            let Value::Int(x) = row.unwrap()[0] else { panic!("an integer") };
+            sum += x;
+            count += 1;
+            assert!(rows.receiver.len() <= 8);
+        }
+        assert_eq!((count, sum), (200_000, 20_000_100_000));
+    }
 
     #[test]
     fn declared_types() {
