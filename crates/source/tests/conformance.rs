@@ -1,0 +1,153 @@
+//! One conformance suite run against every source: what the runner relies on, with
+//! backend differences as parameters, never skips. PostgreSQL needs the test server
+//! (`bash .ci/test`).
+
+mod common;
+
+use std::sync::Arc;
+
+use cdp_rows::Value;
+use cdp_source::{Dialect, PostgresOptions, Source, SourceError, SqliteOptions, SqliteSource};
+use common::{read_all, read_ok};
+
+/// A source under test and what differs between backends.
+struct Backend {
+    source: Arc<dyn Source>,
+    dialect: Dialect,
+    /// Keeps the SQLite file alive.
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn backends() -> Vec<Backend> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("conformance.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE conformance_t (x INTEGER)")
+        .unwrap();
+    vec![
+        Backend {
+            source: Arc::new(SqliteSource::open("conformance", &path, SqliteOptions::new()).unwrap()),
+            dialect: Dialect::SQLite,
+            _dir: Some(dir),
+        },
+        Backend {
+            source: Arc::new(
+                cdp_source::PostgresSource::new(
+                    "conformance",
+                    &common::postgres_url(),
+                    PostgresOptions::new(),
+                )
+                .unwrap(),
+            ),
+            dialect: Dialect::PostgreSQL,
+            _dir: None,
+        },
+    ]
+}
+
+/// `SELECT x FROM` 1..=n, in both dialects.
+fn counting(n: u64) -> String {
+    format!("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) SELECT x FROM c")
+}
+
+#[tokio::test]
+async fn names_dialects_and_check() {
+    for backend in backends() {
+        assert_eq!(backend.source.name(), "conformance");
+        assert_eq!(backend.source.dialect(), backend.dialect);
+        backend.source.check().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn columns_come_first_in_order_and_then_rows() {
+    for backend in backends() {
+        let mut stream =
+            backend.source.query("SELECT 1 AS a, 'x' AS \"B\", NULL AS c, 'é' AS \"d.e\"").await.unwrap();
+        assert_eq!(stream.columns().names(), ["a", "B", "c", "d.e"], "{:?}", backend.dialect);
+        assert_eq!(stream.source_name(), "conformance");
+        let rows = read_ok(&mut stream).await;
+        assert_eq!(rows, vec![vec![Value::Int(1), Value::from("x"), Value::Null, Value::from("é")]]);
+        assert_eq!(stream.rows_read(), 1);
+        assert!(stream.next().await.is_none(), "the stream stays ended");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_result_still_has_its_columns() {
+    for backend in backends() {
+        let mut stream = backend.source.query("SELECT 1 AS a, 2 AS b WHERE 1 = 0").await.unwrap();
+        assert_eq!(stream.columns().names(), ["a", "b"]);
+        assert!(read_all(&mut stream).await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn many_rows_stream_in_order() {
+    for backend in backends() {
+        let mut stream = backend.source.query(&counting(100_000)).await.unwrap();
+        let mut expected = 1;
+        while let Some(row) = stream.next().await {
+            assert_eq!(row.unwrap(), vec![Value::Int(expected)]);
+            expected += 1;
+        }
+        assert_eq!((expected, stream.rows_read()), (100_001, 100_000));
+    }
+}
+
+#[tokio::test]
+async fn syntax_errors_and_writes_are_query_errors_naming_the_source() {
+    for backend in backends() {
+        let error = backend.source.query("SELEC 1").await.unwrap_err();
+        assert!(matches!(error, SourceError::Query { rows_read: 0, .. }), "{error:?}");
+        assert_eq!(error.source_name(), "conformance");
+        assert!(error.to_string().starts_with("source `conformance`: query failed: "), "{error}");
+
+        for sql in ["INSERT INTO conformance_t VALUES (1)", "CREATE TABLE conformance_u (x INTEGER)"] {
+            let error = match backend.source.query(sql).await {
+                Err(e) => e,
+                Ok(mut stream) => stream.next().await.expect("an error").unwrap_err(),
+            };
+            assert!(matches!(error, SourceError::Query { .. }), "{:?} {sql}: {error:?}", backend.dialect);
+            assert!(!error.is_row_error());
+        }
+
+        let error = backend.source.query("SELECT 1; SELECT 2").await.unwrap_err();
+        assert!(matches!(error, SourceError::Query { .. }), "{error:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_stream_leaves_the_source_usable() {
+    for backend in backends() {
+        let mut stream = backend.source.query(&counting(10_000_000)).await.unwrap();
+        assert_eq!(stream.next().await.unwrap().unwrap(), vec![Value::Int(1)]);
+        drop(stream);
+        let mut stream = backend.source.query(&counting(3)).await.unwrap();
+        assert_eq!(read_ok(&mut stream).await.len(), 3);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_run_concurrently_from_spawned_tasks() {
+    for backend in backends() {
+        let tasks: Vec<_> = (1..=4_u64)
+            .map(|i| {
+                let source = backend.source.clone();
+                tokio::spawn(async move {
+                    let mut stream = source.query(&counting(1000 * i)).await?;
+                    let mut n = 0;
+                    while let Some(row) = stream.next().await {
+                        row?;
+                        n += 1;
+                    }
+                    Ok::<_, SourceError>(n)
+                })
+            })
+            .collect();
+        for (i, task) in tasks.into_iter().enumerate() {
+            assert_eq!(task.await.unwrap().unwrap(), 1000 * (i as u64 + 1));
+        }
+    }
+}
