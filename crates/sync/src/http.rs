@@ -509,7 +509,8 @@ impl HttpDestination {
     async fn deliver(&mut self, body: Bytes, calls: &[Pending]) -> Result<Vec<Rejection>, DestinationError> {
         let mut rejections = Vec::new();
         // Parts still to send, the next one last.
-        let mut parts = vec![0..calls.len()];
+        let mut parts: Vec<Range<usize>> = Vec::new();
+        parts.push(0..calls.len());
         while let Some(part) = parts.pop() {
             let (Some(first), Some(last)) =
                 (calls.get(part.start), part.end.checked_sub(1).and_then(|i| calls.get(i)))
