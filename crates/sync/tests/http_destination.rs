@@ -558,3 +558,57 @@ async fn the_api_key_is_never_shown() {
     let config_err = HttpDestination::new("cio", HttpConfig::custom("nope", secret_key)).unwrap_err();
     assert!(!format!("{config_err:?} {config_err}").contains(secret_key));
 }
+
+/// A log sink for tracing's fmt subscriber.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn retries_splits_and_rejections_are_logged_without_the_key() {
+    let secret_key = "sk-very-secret-0123";
+    let credentials = "c2stdmVyeS1zZWNyZXQtMDEyMzo=";
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // Every error answer echoes the Authorization header.
+    let server = TestServer::start(|n, request| {
+        let echo = format!("{:?}", request.authorization);
+        if n == 0 {
+            Reply::Status(500, Vec::new(), echo)
+        } else if request.message_ids().iter().any(|id| id.starts_with("bad-")) {
+            Reply::Status(400, Vec::new(), echo)
+        } else {
+            ok()
+        }
+    })
+    .await;
+    let config =
+        HttpConfig::custom(server.base_url(), secret_key).with_initial_backoff(Duration::from_millis(1));
+    let mut destination = HttpDestination::new("cio", config).unwrap();
+
+    let rejections = run(&mut destination, &[call("ok-0", 100), call("bad-1", 100)]).await.unwrap();
+
+    assert_eq!(rejections.len(), 1);
+    assert!(!rejections[0].message.contains(credentials), "{}", rejections[0].message);
+    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    for event in ["retrying", "splitting", "call refused", "batch delivered"] {
+        assert!(logs.contains(event), "no {event:?} event in:\n{logs}");
+    }
+    assert!(!logs.contains(secret_key) && !logs.contains(credentials), "{logs}");
+}
