@@ -125,8 +125,9 @@ impl ParquetEncoder {
         let spool = writer.into_inner().map_err(parquet_error)?;
         let mut sorted = SortedRows::new(self.options.clone());
         let reader = match spool.into_reader()? {
-            SpoolReader::Memory(bytes) => {
-                ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes)).and_then(|b| b.build())
+            SpoolReader::Memory(chunks) => {
+                let bytes: bytes::Bytes = chunks.concat().into();
+                ParquetRecordBatchReaderBuilder::try_new(bytes).and_then(|b| b.build())
             }
             SpoolReader::File(file) => ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()),
         }
@@ -369,25 +370,27 @@ fn parquet_error(e: parquet::errors::ParquetError) -> EncodeError {
 /// Where the Parquet file goes while it is being streamed: memory up to a limit,
 /// then an anonymous temporary file.
 struct Spool {
-    memory: Vec<u8>,
+    /// What is written, in chunks (so the file never needs one big allocation).
+    memory: crate::ChunkWriter,
+    memory_len: usize,
     limit: usize,
     file: Option<File>,
     spill_dir: Option<std::path::PathBuf>,
 }
 
 enum SpoolReader {
-    Memory(Vec<u8>),
+    Memory(Vec<bytes::Bytes>),
     File(File),
 }
 
 impl Spool {
     fn new(limit: usize, spill_dir: Option<std::path::PathBuf>) -> Spool {
-        Spool { memory: Vec::new(), limit, file: None, spill_dir }
+        Spool { memory: crate::ChunkWriter::default(), memory_len: 0, limit, file: None, spill_dir }
     }
 
     fn into_reader(self) -> Result<SpoolReader, EncodeError> {
         match self.file {
-            None => Ok(SpoolReader::Memory(self.memory)),
+            None => Ok(SpoolReader::Memory(self.memory.into_chunks())),
             Some(mut file) => {
                 file.seek(SeekFrom::Start(0)).map_err(|source| EncodeError::Spill { source })?;
                 Ok(SpoolReader::File(file))
@@ -398,19 +401,22 @@ impl Spool {
 
 impl Write for Spool {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.file.is_none() && self.memory.len() + buf.len() > self.limit {
+        if self.file.is_none() && self.memory_len + buf.len() > self.limit {
             let mut file = match &self.spill_dir {
                 Some(dir) => tempfile::tempfile_in(dir)?,
                 None => tempfile::tempfile()?,
             };
-            file.write_all(&self.memory)?;
-            self.memory = Vec::new();
+            for chunk in std::mem::take(&mut self.memory).into_chunks() {
+                file.write_all(&chunk)?;
+            }
+            self.memory_len = 0;
             self.file = Some(file);
         }
         match &mut self.file {
             Some(file) => file.write(buf),
             None => {
-                self.memory.extend_from_slice(buf);
+                self.memory.write_all(buf)?;
+                self.memory_len += buf.len();
                 Ok(buf.len())
             }
         }
@@ -475,7 +481,11 @@ impl Encode for ParquetEncoder {
                 batch.flush(&mut writer)?;
                 let fail = |e: io::Error| EncodeError::write(FileFormat::Parquet, e);
                 match writer.into_inner().map_err(parquet_error)?.into_reader()? {
-                    SpoolReader::Memory(bytes) => out.write_all(&bytes).map_err(fail)?,
+                    SpoolReader::Memory(chunks) => {
+                        for chunk in chunks {
+                            out.write_all(&chunk).map_err(fail)?;
+                        }
+                    }
                     SpoolReader::File(mut file) => {
                         io::copy(&mut file, &mut out).map_err(fail)?;
                     }
@@ -506,7 +516,7 @@ impl Encode for ParquetEncoder {
                 batch.flush(&mut writer)?;
                 let fail = |e: io::Error| EncodeError::write(FileFormat::Parquet, e);
                 match writer.into_inner().map_err(parquet_error)?.into_reader()? {
-                    SpoolReader::Memory(bytes) => Ok(vec![bytes::Bytes::from(bytes)]),
+                    SpoolReader::Memory(chunks) => Ok(chunks),
                     SpoolReader::File(mut file) => {
                         let mut out = crate::ChunkWriter::default();
                         io::copy(&mut file, &mut out).map_err(fail)?;
