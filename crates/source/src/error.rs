@@ -180,7 +180,7 @@ pub(crate) fn format_duration(d: Duration) -> String {
     if total_ms < 1000 {
         return format!("{total_ms}ms");
     }
-    if total_ms % 1000 != 0 {
+    if !total_ms.is_multiple_of(1000) {
         return format!("{}s", d.as_secs_f64());
     }
     let secs = d.as_secs();
