@@ -47,6 +47,14 @@ pub struct Bucket {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     location: String,
+    local: Option<LocalDir>,
+}
+
+/// A local directory bucket: files are written straight into it.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalDir {
+    pub(crate) root: std::path::PathBuf,
+    pub(crate) fsync: bool,
 }
 
 impl fmt::Debug for Bucket {
@@ -65,7 +73,7 @@ impl Bucket {
     /// A bucket on any store, with files under `prefix`.
     pub fn new(store: Arc<dyn ObjectStore>, prefix: Path) -> Bucket {
         let location = format!("{store}/{prefix}");
-        Bucket { store, prefix, location }
+        Bucket { store, prefix, location, local: None }
     }
 
     /// A local directory, created if absent; files go straight into it. Each file
@@ -83,7 +91,13 @@ impl Bucket {
         let bad = |reason: String| BucketError::InvalidBucket { url: dir.display().to_string(), reason };
         std::fs::create_dir_all(dir).map_err(|e| bad(format!("cannot create the directory: {e}")))?;
         let store = LocalFileSystem::new_with_prefix(dir).map_err(|e| bad(e.to_string()))?.with_fsync(fsync);
-        Ok(Bucket { store: Arc::new(store), prefix: Path::default(), location: dir.display().to_string() })
+        let root = std::fs::canonicalize(dir).map_err(|e| bad(e.to_string()))?;
+        Ok(Bucket {
+            store: Arc::new(store),
+            prefix: Path::default(),
+            location: dir.display().to_string(),
+            local: Some(LocalDir { root, fsync }),
+        })
     }
 
     /// The bucket a URL or a local directory names, configured from the
@@ -154,7 +168,7 @@ impl Bucket {
             }
             other => return Err(bad(format!("{other:?} URLs are not supported as buckets"))),
         };
-        Ok(Bucket { store, prefix, location: redact(&parsed) })
+        Ok(Bucket { store, prefix, location: redact(&parsed), local: None })
     }
 
     /// The object store.
@@ -165,6 +179,11 @@ impl Bucket {
     /// The prefix the files go under (empty for a local directory).
     pub fn prefix(&self) -> &Path {
         &self.prefix
+    }
+
+    /// The directory, for a local bucket.
+    pub(crate) fn local_dir(&self) -> Option<&LocalDir> {
+        self.local.as_ref()
     }
 
     /// The full path of a file in the store.

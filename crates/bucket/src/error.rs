@@ -84,6 +84,16 @@ pub enum BucketError {
         #[source]
         source: object_store::Error,
     },
+    /// Writing a file into a local directory bucket failed (disk full, …).
+    /// Publishing is retried like a store error.
+    #[error("local bucket file {}: {source}", path.display())]
+    Local {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The object of this position is already in the bucket with other bytes:
     /// another writer exports the same (integration, action). The writer stops and
     /// writes nothing more; its calls stay in its spool.
@@ -109,6 +119,6 @@ impl BucketError {
     /// Whether retrying later may succeed (an object store outage), as opposed to a
     /// problem that needs a person (a conflict, bad settings, a damaged spool).
     pub fn is_transient(&self) -> bool {
-        matches!(self, BucketError::Store { .. })
+        matches!(self, BucketError::Store { .. } | BucketError::Local { .. })
     }
 }

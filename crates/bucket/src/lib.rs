@@ -79,6 +79,7 @@
 mod bucket;
 mod clock;
 mod error;
+mod local;
 mod name;
 mod report;
 mod spool;

@@ -160,6 +160,22 @@ struct OpenWindow {
     calls: u64,
 }
 
+/// A finished file: in memory for an object store, or in a temporary file beside
+/// its final name for a local directory.
+enum Encoded {
+    Chunks(Vec<Bytes>),
+    Temp(crate::local::TempFile),
+}
+
+impl Encoded {
+    fn bytes(&self) -> u64 {
+        match self {
+            Encoded::Chunks(chunks) => chunks.iter().map(|c| c.len() as u64).sum(),
+            Encoded::Temp(temp) => temp.bytes(),
+        }
+    }
+}
+
 /// A sync that has its position and is being published.
 struct Sealed {
     position: Position,
@@ -171,7 +187,7 @@ struct Sealed {
     /// encoded again from it, so that an outage holds no memory.
     encoders: Option<BTreeMap<CallType, FileEncoder>>,
     /// Without a spool: a file encoded by an attempt that failed, kept for the next.
-    kept: BTreeMap<CallType, (u64, Vec<Bytes>)>,
+    kept: BTreeMap<CallType, (u64, Encoded)>,
     /// An encoder is out of `encoders` being finished (cleared when its file is
     /// published or kept); found set, an attempt was dropped half-way.
     in_flight: bool,
@@ -288,6 +304,10 @@ impl BucketWriter {
             stopped: None,
             batch: BatchPayload::default(),
         };
+        if let Some(local) = writer.bucket.local_dir() {
+            let prefix = format!("{}.{}.", writer.config.integration, writer.config.action);
+            crate::local::sweep_temp_files(&local.root, &prefix);
+        }
         let mut recovery = Recovery::default();
         let last = match &writer.spool {
             Some(spool) => spool.last_position()?,
@@ -331,6 +351,14 @@ impl BucketWriter {
                 }
                 None => unsealed.push((spool.reopen_segment(&path, replay.len)?, window, replay.files)),
             }
+        }
+        // A crash between sealing a segment and recording its position leaves the
+        // record behind: bring it up to date before the sealed segment is
+        // published and deleted, or its position would be handed out again.
+        if let (Some(spool), Some(h)) = (&writer.spool, highest)
+            && Some(h) > last
+        {
+            spool.set_last_position(h)?;
         }
         writer.next_position = match highest {
             Some(p) => p.next(),
@@ -641,15 +669,6 @@ impl BucketWriter {
         types.retain(|t| !sealed.done.iter().any(|f| f.call_type == *t));
         for call_type in types {
             let sealed = &mut self.unpublished[0];
-            let (rows, chunks) = match sealed.kept.remove(&call_type) {
-                Some(kept) => kept,
-                None => {
-                    let encoder =
-                        sealed.encoders.as_mut().and_then(|e| e.remove(&call_type)).expect("listed above");
-                    sealed.in_flight = true;
-                    finish_file(call_type, encoder).await?
-                }
-            };
             let name = ObjectName {
                 integration: self.config.integration.clone(),
                 action: self.config.action.clone(),
@@ -658,8 +677,71 @@ impl BucketWriter {
                 format,
             };
             let path = self.bucket.object_path(&name);
-            let bytes: u64 = chunks.iter().map(|c| c.len() as u64).sum();
-            let result = put_create(&self.bucket, &path, &chunks, position).await;
+            let local = self.bucket.local_dir().cloned();
+            let (rows, encoded) = match sealed.kept.remove(&call_type) {
+                Some(kept) => kept,
+                None => {
+                    let encoder =
+                        sealed.encoders.as_mut().and_then(|e| e.remove(&call_type)).expect("listed above");
+                    sealed.in_flight = true;
+                    let rows = encoder.rows();
+                    let encoded = match &local {
+                        Some(local) => {
+                            let (dir, file_name) = (local.root.clone(), name.to_string());
+                            let fsync = local.fsync;
+                            Encoded::Temp(
+                                blocking(move || {
+                                    crate::local::finish_into_temp(
+                                        &dir, &file_name, call_type, encoder, fsync,
+                                    )
+                                })
+                                .await?,
+                            )
+                        }
+                        None => Encoded::Chunks(
+                            blocking(move || {
+                                encoder
+                                    .finish_to_chunks()
+                                    .map_err(|source| BucketError::Encode { call_type, source })
+                            })
+                            .await?,
+                        ),
+                    };
+                    (rows, encoded)
+                }
+            };
+            let bytes = encoded.bytes();
+            let result = match (&encoded, &local) {
+                (Encoded::Chunks(chunks), _) => {
+                    put_create(&self.bucket, &path, chunks.as_slice(), position).await
+                }
+                (Encoded::Temp(_), Some(local)) => {
+                    let Encoded::Temp(temp) = encoded else { unreachable!("matched above") };
+                    let target = local.root.join(path.as_ref());
+                    let (object, fsync) = (path.to_string(), local.fsync);
+                    let linked =
+                        blocking(move || crate::local::link_create(temp, &target, position, &object, fsync))
+                            .await;
+                    // A failed link drops the temporary file; the spool (or, without
+                    // one, the memory of the window) still has the calls.
+                    let sealed = &mut self.unpublished[0];
+                    sealed.in_flight = false;
+                    match linked {
+                        Ok(published) => {
+                            sealed.done.push(FileReport {
+                                call_type,
+                                rows,
+                                bytes,
+                                object: path.to_string(),
+                                published,
+                            });
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                (Encoded::Temp(_), None) => unreachable!("temporary files are only made for local buckets"),
+            };
             let sealed = &mut self.unpublished[0];
             sealed.in_flight = false;
             match result {
@@ -672,7 +754,7 @@ impl BucketWriter {
                 }),
                 Err(e) => {
                     if sealed.segment.is_none() {
-                        sealed.kept.insert(call_type, (rows, chunks));
+                        sealed.kept.insert(call_type, (rows, encoded));
                     }
                     return Err(e);
                 }
@@ -838,21 +920,16 @@ fn replay_segment(
     Ok(replay)
 }
 
-/// Finishes one file into chunks, on the blocking pool.
-async fn finish_file(call_type: CallType, encoder: FileEncoder) -> Result<(u64, Vec<Bytes>), BucketError> {
-    let task = tokio::task::spawn_blocking(move || {
-        let rows = encoder.rows();
-        let chunks =
-            encoder.finish_to_chunks().map_err(|source| BucketError::Encode { call_type, source })?;
-        Ok((rows, chunks))
-    });
-    match task.await {
+/// Runs blocking work (encoding, file I/O) on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, BucketError> + Send + 'static,
+) -> Result<T, BucketError> {
+    match tokio::task::spawn_blocking(work).await {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => panic!("the encoding task was cancelled: {e}"),
+        Err(e) => panic!("a blocking task was cancelled: {e}"),
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,8 @@ fn main() {
         Err(_) => {
             killed_while_appending_and_while_publishing();
             println!("test crash::killed_while_appending_and_while_publishing ... ok");
+            local_bucket_killed_again_and_again();
+            println!("test crash::local_bucket_killed_again_and_again ... ok");
         }
     }
 }
@@ -42,9 +44,15 @@ fn main() {
 fn child(mode: &str) {
     let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
     let delay = Duration::from_millis(var("CDP_CRASH_PUT_DELAY_MS").parse().unwrap());
-    let store = LocalFileSystem::new_with_prefix(var("CDP_CRASH_BUCKET")).unwrap();
-    let store = common::SlowPuts { inner: store, delay, fail_puts: Default::default() };
-    let bucket = Bucket::new(Arc::new(store), object_store::path::Path::default());
+    // A local directory bucket (files written straight from disk), or the same
+    // directory through object_store with slow puts.
+    let bucket = if std::env::var("CDP_CRASH_LOCAL").is_ok() {
+        Bucket::local(var("CDP_CRASH_BUCKET")).unwrap()
+    } else {
+        let store = LocalFileSystem::new_with_prefix(var("CDP_CRASH_BUCKET")).unwrap();
+        let store = common::SlowPuts { inner: store, delay, fail_puts: Default::default() };
+        Bucket::new(Arc::new(store), object_store::path::Path::default())
+    };
     let config = WriterConfig::new(Id::new("crash").unwrap(), Id::new("test").unwrap(), FileFormat::Json)
         .with_spool_dir(var("CDP_CRASH_SPOOL"))
         .with_interval(Duration::from_secs(3600));
@@ -81,7 +89,21 @@ struct Dirs {
 }
 
 fn spawn(dirs: &Dirs, mode: &str, run: &str, put_delay_ms: u64) -> (Child, BufReader<ChildStdout>) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    spawn_with(dirs, mode, run, put_delay_ms, false)
+}
+
+fn spawn_with(
+    dirs: &Dirs,
+    mode: &str,
+    run: &str,
+    put_delay_ms: u64,
+    local: bool,
+) -> (Child, BufReader<ChildStdout>) {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    if local {
+        command.env("CDP_CRASH_LOCAL", "1");
+    }
+    let mut child = command
         .env(CHILD, mode)
         .env("CDP_CRASH_BUCKET", &dirs.bucket)
         .env("CDP_CRASH_SPOOL", &dirs.spool)
@@ -133,6 +155,61 @@ fn bucket_contents(dir: &Path) -> (BTreeMap<String, usize>, Vec<u64>) {
         names.push(name);
     }
     (ids, common::positions(&names, "crash", "test"))
+}
+
+/// Checks the bucket against the acknowledged batches: each call once, dense
+/// positions, an empty spool. Returns (calls in the bucket, positions).
+fn check_exactly_once(dirs: &Dirs, acked: &[String]) -> (usize, usize) {
+    let (ids, positions) = bucket_contents(&dirs.bucket);
+    for batch in acked {
+        for i in 0..BATCH {
+            let id = format!("{batch}-{i}");
+            assert_eq!(ids.get(&id), Some(&1), "acknowledged call {id}");
+        }
+    }
+    let doubled: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "calls published twice: {doubled:?}");
+    let want: Vec<u64> = (1..=positions.len() as u64).collect();
+    assert_eq!(positions, want, "dense positions");
+    let left: Vec<_> = std::fs::read_dir(&dirs.spool)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("segment-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let temp: Vec<_> = std::fs::read_dir(&dirs.bucket)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(temp.is_empty(), "{temp:?}");
+    (ids.len(), positions.len())
+}
+
+/// A local directory bucket, files written straight from disk: killed six times,
+/// right after acknowledgements and right as publishing starts.
+fn local_bucket_killed_again_and_again() {
+    let root = tempfile::tempdir().unwrap();
+    let dirs = Dirs { bucket: root.path().join("bucket"), spool: root.path().join("spool"), _root: root };
+    let mut acked = Vec::new();
+    for (cycle, kill_after) in [7usize, 0, 13, 0, 4, 0].into_iter().enumerate() {
+        let (child, mut out) = spawn_with(&dirs, "write", &format!("l{cycle}"), 0, true);
+        if kill_after == 0 {
+            // As publishing starts: encoding and linking the files.
+            acked.extend(read_until(&mut out, |line, _| line == "publishing"));
+        } else {
+            acked.extend(read_until(&mut out, |_, n| n == kill_after));
+        }
+        sigkill(child);
+    }
+    let (mut child, mut out) = spawn_with(&dirs, "finish", "end", 0, true);
+    read_until(&mut out, |line, _| line.starts_with("finished"));
+    assert!(child.wait().unwrap().success());
+    let (calls, positions) = check_exactly_once(&dirs, &acked);
+    println!(
+        "local bucket: {} acknowledged calls, {calls} in the bucket, each once, in positions 1..={positions}",
+        acked.len() * BATCH
+    );
 }
 
 fn killed_while_appending_and_while_publishing() {

@@ -353,3 +353,68 @@ async fn the_writers_futures_are_send() {
     assert_send(&shutdown);
     shutdown.await.unwrap();
 }
+
+/// A local bucket is written straight from disk: temporary files a crash leaves
+/// behind are swept on the next start, and anything already under a file's name
+/// (even a directory) is never replaced.
+#[tokio::test]
+async fn local_buckets_sweep_temporary_files_and_never_replace_a_name() {
+    let s = Setup::new("2026-11-22T10:03:00Z");
+    let bucket_dir = s.dir.path().join("bucket");
+    std::fs::create_dir_all(&bucket_dir).unwrap();
+    let stray = bucket_dir.join(".i.a.2.track.json.999-0.tmp");
+    let other = bucket_dir.join(".x.y.1.track.json.999-0.tmp");
+    std::fs::write(&stray, b"half").unwrap();
+    std::fs::write(&other, b"not ours").unwrap();
+    let (mut w, _) = s.open(s.config()).await;
+    assert!(!stray.exists(), "our temporary file is swept");
+    assert!(other.exists(), "another action's is left alone");
+
+    w.append(vec![call(CallType::Track, "t1")]).await.unwrap();
+    std::fs::create_dir_all(bucket_dir.join("i.a.1.track.json")).unwrap();
+    let err = w.sync_now().await.unwrap_err();
+    assert!(matches!(err, BucketError::PositionConflict { .. }), "{err}");
+    assert!(bucket_dir.join("i.a.1.track.json").is_dir(), "left as it was");
+    let names: Vec<String> = std::fs::read_dir(&bucket_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with(".i.a.")), "no temporary file is left: {names:?}");
+}
+
+/// A crash between sealing a sync and recording its position: the next start
+/// brings the record up to date, so the position is never handed out twice.
+#[tokio::test]
+async fn a_position_sealed_but_not_recorded_is_not_handed_out_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let fail = Arc::new(AtomicBool::new(false));
+    let store =
+        Arc::new(common::SlowPuts { inner: InMemory::new(), delay: Duration::ZERO, fail_puts: fail.clone() });
+    let clock = Arc::new(ManualClock::new(ts("2026-11-22T10:03:00Z")));
+    let config = WriterConfig::new(Id::new("i").unwrap(), Id::new("a").unwrap(), FileFormat::Json)
+        .with_spool_dir(dir.path().join("spool"));
+    let open = || async {
+        let bucket = Bucket::new(store.clone(), Path::from("out"));
+        BucketWriter::open(bucket, config.clone(), clock.clone()).await.unwrap().0
+    };
+    let mut w = open().await;
+    w.append(tracks(&["one"])).await.unwrap();
+    assert_eq!(w.sync_now().await.unwrap()[0].position.get(), 1);
+    // Position 2 is sealed, but the store is down; then the process dies, and (as if
+    // it died before writing it) the spool's record still says 1.
+    w.append(tracks(&["two"])).await.unwrap();
+    fail.store(true, Ordering::SeqCst);
+    assert!(w.sync_now().await.is_err());
+    drop(w);
+    std::fs::write(dir.path().join("spool/POSITION"), "1\n").unwrap();
+    fail.store(false, Ordering::SeqCst);
+
+    let mut w = open().await; // publishes position 2 from the spool
+    assert_eq!(w.next_position().get(), 3);
+    w.append(tracks(&["three"])).await.unwrap();
+    drop(w); // another crash, with a window open
+    let w = open().await;
+    assert_eq!(w.next_position().get(), 3, "position 2 is taken");
+    let reports = w.shutdown().await.unwrap();
+    assert_eq!(reports[0].position.get(), 3);
+}
