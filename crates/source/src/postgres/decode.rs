@@ -277,6 +277,15 @@ fn char_text(raw: &[u8]) -> Result<String, String> {
     }
 }
 
+/// Lower-case hexadecimal digits.
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `b` as two lower-case hexadecimal digits.
+fn push_hex(out: &mut String, b: u8) {
+    out.push(char::from(HEX[usize::from(b >> 4)]));
+    out.push(char::from(HEX[usize::from(b & 0x0F)]));
+}
+
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, lower-case.
 fn uuid_text(bytes: [u8; 16]) -> String {
     let mut out = String::with_capacity(36);
@@ -284,7 +293,7 @@ fn uuid_text(bytes: [u8; 16]) -> String {
         if matches!(i, 4 | 6 | 8 | 10) {
             out.push('-');
         }
-        let _ = write!(out, "{b:02x}");
+        push_hex(&mut out, *b);
     }
     out
 }
@@ -448,7 +457,7 @@ fn mac_text(bytes: &[u8]) -> String {
         if i > 0 {
             out.push(':');
         }
-        let _ = write!(out, "{b:02x}");
+        push_hex(&mut out, *b);
     }
     out
 }

@@ -49,17 +49,17 @@ pub(crate) fn write_numeric(raw: &[u8], out: &mut String) -> Result<(), String> 
     }
     let weight = i32::from(weight as i16);
     let dscale = i32::from(dscale);
-    let ndigits = ndigits as i32;
     let digits = &raw[8..];
-    let mut digit_values = Vec::with_capacity(ndigits as usize);
-    for pair in digits.chunks_exact(2) {
-        let d = u16::from_be_bytes([pair[0], pair[1]]);
-        if d > 9999 {
-            return Err(format!("numeric digit {d} is over 9999"));
-        }
-        digit_values.push(d);
+    if let Some(d) = digits.chunks_exact(2).map(|p| u16::from_be_bytes([p[0], p[1]])).find(|&d| d > 9999) {
+        return Err(format!("numeric digit {d} is over 9999"));
     }
-    let digit = |d: i32| if (0..ndigits).contains(&d) { digit_values[d as usize] } else { 0 };
+    // Digit `d` (0 before the first and after the last).
+    let digit = |d: i32| {
+        usize::try_from(d)
+            .ok()
+            .and_then(|d| digits.get(2 * d..2 * d + 2))
+            .map_or(0, |p| u16::from_be_bytes([p[0], p[1]]))
+    };
 
     let start = out.len();
     out.reserve(2 + 4 * (weight.max(0) as usize + 1) + dscale as usize);
@@ -74,19 +74,10 @@ pub(crate) fn write_numeric(raw: &[u8], out: &mut String) -> Result<(), String> 
     } else {
         d = 0;
         while d <= weight {
-            let value = digit(d);
-            let [a, b, c, e] = four_digits(value);
-            if d == 0 {
-                let text = [a, b, c, e];
-                let first = text.iter().position(|&ch| ch != b'0').unwrap_or(3);
-                for &ch in &text[first..] {
-                    out.push(char::from(ch));
-                }
-            } else {
-                for ch in [a, b, c, e] {
-                    out.push(char::from(ch));
-                }
-            }
+            let text = four_digits(digit(d));
+            // The first digit without its leading zeros.
+            let first = if d == 0 { text.iter().position(|&ch| ch != b'0').unwrap_or(3) } else { 0 };
+            out.push_str(ascii(&text[first..]));
             d += 1;
         }
     }
@@ -96,9 +87,7 @@ pub(crate) fn write_numeric(raw: &[u8], out: &mut String) -> Result<(), String> 
         let end = out.len() + dscale as usize;
         let mut written = 0;
         while written < dscale {
-            for ch in four_digits(digit(d)) {
-                out.push(char::from(ch));
-            }
+            out.push_str(ascii(&four_digits(digit(d))));
             written += 4;
             d += 1;
         }
@@ -115,6 +104,11 @@ fn special(out: &mut String, text: &str, ndigits: usize) -> Result<(), String> {
     }
     out.push_str(text);
     Ok(())
+}
+
+/// ASCII digits as text.
+fn ascii(digits: &[u8]) -> &str {
+    std::str::from_utf8(digits).unwrap_or_default()
 }
 
 /// The four decimal digits of a base-10,000 digit, most significant first.
