@@ -156,6 +156,40 @@ impl SourceError {
         matches!(self, SourceError::Value { .. })
     }
 
+    /// The column at fault, for [`SourceError::Value`] and
+    /// [`SourceError::UnsupportedType`].
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            SourceError::Value { column, .. } | SourceError::UnsupportedType { column, .. } => Some(column),
+            _ => None,
+        }
+    }
+
+    /// The row at fault (from 1), for [`SourceError::Value`].
+    pub fn row(&self) -> Option<u64> {
+        match self {
+            SourceError::Value { row, .. } => Some(*row),
+            _ => None,
+        }
+    }
+
+    /// The error for a source that is named (by a sync, say) but not configured: a
+    /// [`SourceError::Config`] error.
+    ///
+    /// ```
+    /// let error = cdp_source::SourceError::not_configured("warehouse");
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "source `warehouse`: invalid configuration: no source of that name is configured"
+    /// );
+    /// ```
+    pub fn not_configured(source_name: &str) -> SourceError {
+        SourceError::Config {
+            source_name: source_name.to_owned(),
+            reason: "no source of that name is configured".to_owned(),
+        }
+    }
+
     /// The SQLSTATE code of a [`SourceError::Query`], when the database gave one.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -225,6 +259,16 @@ mod tests {
             "source `warehouse`: query failed after 1000 rows: ERROR 22012: division by zero"
         );
         assert_eq!(e.code(), Some("22012"));
+        assert_eq!((e.column(), e.row()), (None, None));
+        let value = SourceError::Value {
+            source_name: "warehouse".into(),
+            row: 7,
+            column: "updated_at".into(),
+            column_index: 3,
+            type_name: "timestamp".into(),
+            reason: "the timestamp is outside the years 0000 to 9999".into(),
+        };
+        assert_eq!((value.column(), value.row(), value.is_row_error()), (Some("updated_at"), Some(7), true));
         assert!(!e.is_row_error());
         let e = SourceError::Timeout {
             source_name: "warehouse".into(),
