@@ -23,6 +23,11 @@ use parquet::schema::types::ColumnPath;
 use crate::rows::SortedRows;
 use crate::{Compression, Encode, EncodeError, EncodeOptions, FileFormat};
 
+/// While rows stream in order, the encoded file is held in memory up to this size
+/// (or [`EncodeOptions::sort_buffer_bytes`], if smaller), and in a temporary file
+/// beyond.
+const STREAM_MEMORY_BYTES: usize = 32 << 20;
+
 /// Rows collected into one Arrow batch before it goes to the Parquet writer; the
 /// writer gathers batches into row groups of [`EncodeOptions::row_group_rows`].
 const BATCH_ROWS: usize = 8 * 1024;
@@ -38,8 +43,8 @@ const BATCH_ROWS: usize = 8 * 1024;
 /// [`EncodeOptions::compression`] says otherwise.
 ///
 /// Calls usually arrive in `received_at` order. While they do, they are encoded
-/// into Parquet at once (the file so far is held compressed, in memory up to
-/// [`EncodeOptions::sort_buffer_bytes`] and in a temporary file beyond), so memory
+/// into Parquet at once (the file so far is held compressed, in memory up to 32 MiB
+/// and in a temporary file beyond), so memory
 /// stays at about one row group. The first call out of order turns the encoder to
 /// sorting: the rows so far are read back and everything is sorted as the other
 /// formats do. Either way the same calls give the same bytes.
@@ -88,7 +93,7 @@ impl std::fmt::Debug for Stream {
 impl ParquetEncoder {
     /// An encoder for calls of `call_type`.
     pub fn new(call_type: CallType, options: EncodeOptions) -> ParquetEncoder {
-        let spool = Spool::new(options.sort_buffer_bytes, options.spill_dir.clone());
+        let spool = Spool::new(options.sort_buffer_bytes.min(STREAM_MEMORY_BYTES), options.spill_dir.clone());
         let state = match writer(spool, call_type, &options) {
             Ok(writer) => State::Streaming(Box::new(Stream {
                 writer,
