@@ -34,3 +34,5 @@ pub use cdp_collector as collector;
 pub use cdp_encode as encode;
 pub use cdp_query as query;
 pub use cdp_rows as rows;
+pub use cdp_source as source;
+pub use cdp_sync as sync;

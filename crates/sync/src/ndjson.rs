@@ -1,0 +1,108 @@
+//! Newline-delimited JSON destination: one call per line, to a file or standard
+//! output.
+
+use std::path::{Path, PathBuf};
+
+use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
+
+use crate::{Delivery, Destination, DestinationError, Rejection};
+
+/// Writes each call as one line of compact JSON, to a file (appended to, and synced
+/// to disk when the run finishes) or to standard output.
+///
+/// ```
+/// use cdp_calls::Call;
+/// use cdp_sync::{Delivery, Destination, NdjsonDestination};
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("calls.ndjson");
+/// let mut out = NdjsonDestination::open("file", &path).await?;
+/// out.send(Delivery { row_number: 1, call: Call::identify("u1").with_message_id("m1") }).await?;
+/// out.finish().await?;
+/// assert_eq!(std::fs::read_to_string(&path)?, "{\"type\":\"identify\",\"messageId\":\"m1\",\"userId\":\"u1\"}\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct NdjsonDestination {
+    name: String,
+    path: PathBuf,
+    out: BufWriter<Box<dyn AsyncWrite + Send + Unpin>>,
+    file: Option<tokio::fs::File>,
+    line: Vec<u8>,
+}
+
+impl std::fmt::Debug for NdjsonDestination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NdjsonDestination").field("name", &self.name).field("path", &self.path).finish()
+    }
+}
+
+impl NdjsonDestination {
+    /// Opens `path` for appending (created if absent), or standard output for `-`.
+    pub async fn open(
+        name: impl Into<String>,
+        path: impl AsRef<Path>,
+    ) -> Result<NdjsonDestination, DestinationError> {
+        let name = name.into();
+        let path = path.as_ref().to_owned();
+        let (out, file): (Box<dyn AsyncWrite + Send + Unpin>, _) = if path.as_os_str() == "-" {
+            (Box::new(tokio::io::stdout()), None)
+        } else {
+            let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&path).await.map_err(
+                |source| DestinationError::Io {
+                    destination: name.clone(),
+                    path: path.display().to_string(),
+                    source,
+                },
+            )?;
+            let sync_handle = file.try_clone().await.map_err(|source| DestinationError::Io {
+                destination: name.clone(),
+                path: path.display().to_string(),
+                source,
+            })?;
+            (Box::new(file), Some(sync_handle))
+        };
+        Ok(NdjsonDestination {
+            name,
+            path,
+            out: BufWriter::with_capacity(1 << 20, out),
+            file,
+            line: Vec::new(),
+        })
+    }
+
+    fn io(&self, source: std::io::Error) -> DestinationError {
+        DestinationError::Io { destination: self.name.clone(), path: self.path.display().to_string(), source }
+    }
+}
+
+#[async_trait::async_trait]
+impl Destination for NdjsonDestination {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn send(&mut self, delivery: Delivery) -> Result<Vec<Rejection>, DestinationError> {
+        self.line.clear();
+        delivery.call.write_json(&mut self.line);
+        self.line.push(b'\n');
+        if let Err(e) = self.out.write_all(&self.line).await {
+            return Err(self.io(e));
+        }
+        Ok(Vec::new())
+    }
+
+    async fn finish(&mut self) -> Result<Vec<Rejection>, DestinationError> {
+        if let Err(e) = self.out.flush().await {
+            return Err(self.io(e));
+        }
+        if let Some(file) = &self.file
+            && let Err(e) = file.sync_data().await
+        {
+            return Err(self.io(e));
+        }
+        Ok(Vec::new())
+    }
+}
