@@ -255,6 +255,21 @@ impl Runner {
         };
         let state = self.state.load(sync)?;
         let run = self.state.next_run(sync)?;
+        // Recorded at once, so the run's number is taken and a process that dies
+        // mid-run leaves it in the history as failed.
+        self.state.record(&RunRecord {
+            run,
+            sync: sync.to_owned(),
+            started_at,
+            finished_at: started_at,
+            last_sync_time: state.last_sync_time,
+            rows_read: 0,
+            calls_delivered: 0,
+            row_errors: 0,
+            row_errors_file: None,
+            outcome: Outcome::Failed,
+            error: Some("the run did not finish: the process stopped while it was going".into()),
+        })?;
         let mut tally = Tally { csv_path: self.state.row_errors_path(sync, run), ..Tally::default() };
         let result = self.run_inner(config, state, started_at, &mut tally).await;
         let (outcome, error) = match result {
