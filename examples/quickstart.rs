@@ -10,12 +10,20 @@
 //! 10-minute window: positions 1, 2 and 3 of `quickstart.<format>`, one file per
 //! call type each. Running it again adds the next positions; nothing is ever
 //! overwritten.
+//!
+//! Then the reverse-ETL direction: a sync reads an embedded SQLite demo database
+//! (`./bucket-state/demo.sqlite`, a `people` table built on the first run) and
+//! turns each row updated since its last run into an `identify` call, delivered to
+//! the same bucket (`quickstart.people.<position>.identify.json`). Its state and
+//! run history go to `./bucket-state`: the first run sends all 500 people, and each
+//! later run the 25 it changes first.
 
 use std::sync::Arc;
 
 use cdp_warehouse::bucket::{Bucket, BucketWriter, Clock, Id, ManualClock, WriterConfig};
 use cdp_warehouse::calls::{Call, JsonObject, Timestamp};
 use cdp_warehouse::encode::FileFormat;
+use cdp_warehouse::sync::{Config, Runner};
 
 /// How many calls the sample holds.
 const CALLS: u64 = 10_000;
@@ -131,5 +139,81 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
+    reverse_etl().await
+}
+
+/// Reverse ETL: rows of an embedded SQLite database become identify calls.
+async fn reverse_etl() -> Result<(), Box<dyn std::error::Error>> {
+    // The demo database lives beside the state: created with 500 people the first
+    // time; each run after that, 25 of them change (a new plan, a new
+    // `updated_at`), and the sync sends just those.
+    let state = std::env::current_dir()?.join("bucket-state");
+    std::fs::create_dir_all(&state)?;
+    let path = state.join("demo.sqlite");
+    let fresh = !path.exists();
+    let db = rusqlite::Connection::open(&path)?;
+    let now = Timestamp::now().to_string();
+    if fresh {
+        db.execute_batch(
+            "CREATE TABLE people (id INTEGER PRIMARY KEY, email TEXT, plan TEXT, city TEXT, seats INTEGER,
+                                  updated_at TEXT);",
+        )?;
+        for i in 1..=500i64 {
+            let plan = if i % 3 == 0 { "pro" } else { "free" };
+            let city = ["Berlin", "Lisbon", "Osaka", "Lagos"][(i % 4) as usize];
+            db.execute(
+                "INSERT INTO people VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                (i, format!("person{i}@example.com"), plan, city, i % 7, &now),
+            )?;
+        }
+    } else {
+        let offset: i64 =
+            db.query_row("SELECT COUNT(*) FROM people WHERE plan = 'enterprise'", [], |r| r.get(0))?;
+        db.execute(
+            "UPDATE people SET plan = 'enterprise', updated_at = ?1 WHERE id > ?2 AND id <= ?2 + 25",
+            (&now, offset),
+        )?;
+    }
+    drop(db);
+    let config = Config::parse(
+        &format!(
+            r#"
+            state_dir = "{state}"
+            [sources.demo]
+            kind = "sqlite"
+            path = "{db}"
+            [destinations.bucket]
+            kind = "bucket"
+            bucket = "{bucket}"
+            format = "json"
+            integration = "quickstart"
+            action = "people"
+            [[syncs]]
+            name = "people"
+            description = "People updated since the last run"
+            type = "identify"
+            source = "demo"
+            destination = "bucket"
+            query = """
+              SELECT id AS userId, email, plan, city AS "address.city", seats, updated_at
+              FROM people
+              WHERE unixepoch(updated_at) >= {{{{last_sync_time}}}}
+            """
+            every = "15m"
+            "#,
+            state = state.display(),
+            db = path.display(),
+            bucket = std::env::current_dir()?.join("bucket").display(),
+        ),
+        &state,
+        &|_| None,
+    )?;
+    let runner = Runner::new(config, Arc::new(cdp_warehouse::bucket::SystemClock)).await?;
+    let run = runner.run("people").await?;
+    println!(
+        "reverse ETL from an embedded SQLite database: run {} {}: {} rows read, {} identify calls delivered to bucket/, {} row errors",
+        run.run, run.outcome, run.rows_read, run.calls_delivered, run.row_errors
+    );
+    runner.shutdown().await?;
     Ok(())
 }
