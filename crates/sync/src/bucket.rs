@@ -46,13 +46,9 @@ impl BucketDestination {
             return Ok(());
         }
         let calls = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH));
-        let appended = self
-            .writer
-            .lock()
-            .await
-            .append(calls)
-            .await
-            .map_err(|source| DestinationError::Bucket { destination: self.name.clone(), source })?;
+        let appended = self.writer.lock().await.append(calls).await.map_err(|source| {
+            DestinationError::Bucket { destination: self.name.clone(), source: Box::new(source) }
+        })?;
         self.published.extend(appended.published);
         Ok(())
     }
@@ -74,13 +70,9 @@ impl Destination for BucketDestination {
 
     async fn finish(&mut self) -> Result<Vec<Rejection>, DestinationError> {
         self.flush().await?;
-        let reports = self
-            .writer
-            .lock()
-            .await
-            .sync_now()
-            .await
-            .map_err(|source| DestinationError::Bucket { destination: self.name.clone(), source })?;
+        let reports = self.writer.lock().await.sync_now().await.map_err(|source| {
+            DestinationError::Bucket { destination: self.name.clone(), source: Box::new(source) }
+        })?;
         self.published.extend(reports);
         Ok(Vec::new())
     }

@@ -49,7 +49,7 @@ pub enum DestinationError {
         destination: String,
         /// The writer's error.
         #[source]
-        source: cdp_bucket::BucketError,
+        source: Box<cdp_bucket::BucketError>,
     },
     /// Writing NDJSON failed.
     #[error("{destination}: writing {path} failed: {source}")]

@@ -37,7 +37,7 @@ pub enum RunnerError {
         name: String,
         /// Why.
         #[source]
-        source: SourceError,
+        source: Box<SourceError>,
     },
     /// A bucket destination cannot be set up.
     #[error("destination {name:?}: {source}")]
@@ -46,7 +46,7 @@ pub enum RunnerError {
         name: String,
         /// Why.
         #[source]
-        source: cdp_bucket::BucketError,
+        source: Box<cdp_bucket::BucketError>,
     },
     /// A destination cannot be opened for a preview or run.
     #[error(transparent)]
@@ -124,7 +124,7 @@ impl Runner {
         for (name, source) in &config.sources {
             let opened = crate::sources::open(name, source)
                 .await
-                .map_err(|source| RunnerError::Source { name: name.clone(), source })?;
+                .map_err(|source| RunnerError::Source { name: name.clone(), source: Box::new(source) })?;
             sources.insert(name.clone(), opened);
         }
         Runner::with_sources(config, clock, sources).await
@@ -140,7 +140,7 @@ impl Runner {
         let mut writers = BTreeMap::new();
         for (name, destination) in &config.destinations {
             if let DestinationConfig::Bucket { bucket, format, integration, action, spool } = destination {
-                let bad = |source| RunnerError::Bucket { name: name.clone(), source };
+                let bad = |source| RunnerError::Bucket { name: name.clone(), source: Box::new(source) };
                 let mut writer_config = WriterConfig::new(integration.clone(), action.clone(), *format);
                 if let Some(spool) = spool {
                     writer_config = writer_config.with_spool_dir(spool);
@@ -157,7 +157,7 @@ impl Runner {
         for sync in &config.syncs {
             let source = sources.get(&sync.source).ok_or_else(|| RunnerError::Source {
                 name: sync.source.clone(),
-                source: SourceError::not_configured(&sync.source),
+                source: Box::new(SourceError::not_configured(&sync.source)),
             })?;
             let query_error = |error| RunnerError::Query { sync: sync.name.clone(), error: Box::new(error) };
             let template = QueryTemplate::new(sync.query.clone()).map_err(query_error)?;
@@ -449,7 +449,11 @@ impl Runner {
                 sync: String::new(),
                 message: format!("destination {name:?} is still in use"),
             })?;
-            writer.into_inner().shutdown().await.map_err(|source| RunnerError::Bucket { name, source })?;
+            writer
+                .into_inner()
+                .shutdown()
+                .await
+                .map_err(|source| RunnerError::Bucket { name, source: Box::new(source) })?;
         }
         Ok(())
     }
