@@ -8,7 +8,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 use crate::{Delivery, Destination, DestinationError, Rejection};
 
 /// Writes each call as one line of compact JSON, to a file (appended to, and synced
-/// to disk when the run finishes) or to standard output.
+/// to disk when the run finishes if it is a regular file) or to standard output.
 ///
 /// ```
 /// use cdp_calls::Call;
@@ -57,12 +57,15 @@ impl NdjsonDestination {
                     source,
                 },
             )?;
-            let sync_handle = file.try_clone().await.map_err(|source| DestinationError::Io {
+            let io = |source| DestinationError::Io {
                 destination: name.clone(),
                 path: path.display().to_string(),
                 source,
-            })?;
-            (Box::new(file), Some(sync_handle))
+            };
+            // Only regular files are synced (not /dev/null, a pipe, …).
+            let regular = file.metadata().await.map_err(io)?.is_file();
+            let sync_handle = if regular { Some(file.try_clone().await.map_err(io)?) } else { None };
+            (Box::new(file), sync_handle)
         };
         Ok(NdjsonDestination {
             name,
