@@ -7,6 +7,13 @@
 //! - [`calls`] (`cdp-calls`): the call model, validation, stamping, the NDJSON
 //!   reader and the warehouse row view.
 //! - [`encode`] (`cdp-encode`): deterministic JSON, CSV and Parquet encoders.
+//! - [`bucket`] (`cdp-bucket`): the bucket export writer (sync windows, positions,
+//!   durable spool, create-only publishing, recovery) on `object_store`.
+//! - [`collector`] (`cdp-collector`): the HTTP tracking API in front of the writer.
+//! - [`query`] (`cdp-query`): reverse-ETL query templating and checks.
+//! - [`rows`] (`cdp-rows`): reverse-ETL row-to-call mapping and row errors.
+//! - [`source`] (`cdp-source`): PostgreSQL and SQLite sources.
+//! - [`sync`] (`cdp-sync`): the reverse-ETL runner, scheduler and destinations.
 //!
 //! ```
 //! use cdp_warehouse::calls::ndjson::CallReader;
