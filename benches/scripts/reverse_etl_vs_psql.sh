@@ -35,7 +35,7 @@ every = "1h"
 TOML
 printf '%-9s %12s %12s %16s %10s\n' rows psql_rows_s sync_rows_s sync_time/psql sync_rss_mb
 for rows in ${SIZES[*]}; do
-    psql -q "$URL" -c "DROP TABLE IF EXISTS bench_people" \
+    psql -q "$URL" -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS bench_people" \
         -c "CREATE TABLE bench_people AS SELECT i AS id, 'person' || i || '@example.com' AS email,
               (ARRAY['free','pro'])[1 + i % 2] AS plan, (i % 1000) / 10.0 AS score, i % 3 = 0 AS active,
               (ARRAY['Berlin','Lisbon','Osaka'])[1 + i % 3] AS city,
