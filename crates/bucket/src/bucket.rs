@@ -237,6 +237,36 @@ mod tests {
     }
 
     #[test]
+    fn cloud_urls_build_their_stores() {
+        let gcs =
+            Bucket::from_url_with_options("gs://my-bucket/cdp/exports", [("google_skip_signature", "true")])
+                .unwrap();
+        assert_eq!(gcs.prefix().as_ref(), "cdp/exports");
+        assert!(gcs.store().to_string().contains("GoogleCloudStorage"), "{}", gcs.store());
+        let options = [("azure_storage_account_name", "myaccount"), ("azure_skip_signature", "true")];
+        let azure = Bucket::from_url_with_options("az://container/cdp", options).unwrap();
+        assert_eq!(azure.prefix().as_ref(), "cdp");
+        assert!(azure.store().to_string().contains("MicrosoftAzure"), "{}", azure.store());
+        let abfs = Bucket::from_url_with_options(
+            "abfss://container@myaccount.dfs.core.windows.net/cdp/x",
+            [("azure_skip_signature", "true")],
+        )
+        .unwrap();
+        assert_eq!(abfs.prefix().as_ref(), "cdp/x");
+        // A custom S3 endpoint is addressed path-style unless asked otherwise.
+        let s3 = Bucket::from_url_with_options(
+            "s3://b/p",
+            [
+                ("aws_endpoint", "http://127.0.0.1:1"),
+                ("aws_allow_http", "true"),
+                ("aws_skip_signature", "true"),
+            ],
+        )
+        .unwrap();
+        assert!(s3.store().to_string().contains("AmazonS3"), "{}", s3.store());
+    }
+
+    #[test]
     fn bad_urls_name_the_url_and_the_reason() {
         let err = Bucket::from_url("").unwrap_err();
         assert!(matches!(err, BucketError::InvalidBucket { .. }), "{err}");
