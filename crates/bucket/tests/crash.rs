@@ -246,32 +246,12 @@ fn killed_while_appending_and_while_publishing() {
     read_until(&mut out, |line, _| line.starts_with("finished"));
     assert!(child.wait().unwrap().success());
 
-    let (ids, positions) = bucket_contents(&dirs.bucket);
-    // Every acknowledged call is there exactly once ...
-    for batch in &acked {
-        for i in 0..BATCH {
-            let id = format!("{batch}-{i}");
-            assert_eq!(ids.get(&id), Some(&1), "acknowledged call {id}");
-        }
-    }
-    // ... nothing is there twice (calls in flight at a kill may or may not be) ...
-    let doubled: Vec<_> = ids.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(doubled.is_empty(), "calls published twice: {doubled:?}");
-    // ... and positions are dense from 1.
-    let want: Vec<u64> = (1..=positions.len() as u64).collect();
-    assert_eq!(positions, want);
-    assert!(positions.len() >= 4, "several syncs happened: {positions:?}");
-    // The spool is empty again.
-    let left: Vec<_> = std::fs::read_dir(&dirs.spool)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with("segment-"))
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+    // Every acknowledged call is there exactly once, nothing twice (calls in flight
+    // at a kill may or may not be), dense positions, an empty spool.
+    let (calls, positions) = check_exactly_once(&dirs, &acked);
+    assert!(positions >= 4, "several syncs happened: {positions}");
     println!(
-        "{} acknowledged calls, {} calls in the bucket, each once, in positions 1..={}",
-        acked.len() * BATCH,
-        ids.len(),
-        positions.len()
+        "{} acknowledged calls, {calls} calls in the bucket, each once, in positions 1..={positions}",
+        acked.len() * BATCH
     );
 }

@@ -84,6 +84,15 @@ struct Stream {
     last_key: i64,
 }
 
+impl Stream {
+    /// Writes the last rows and the footer; the file is then in the spool.
+    fn finish(self: Box<Stream>) -> Result<SpoolReader, EncodeError> {
+        let Stream { mut writer, mut batch, .. } = *self;
+        batch.flush(&mut writer)?;
+        writer.into_inner().map_err(parquet_error)?.into_reader()
+    }
+}
+
 impl std::fmt::Debug for Stream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Stream").field("last_key", &self.last_key).finish_non_exhaustive()
@@ -125,11 +134,8 @@ impl ParquetEncoder {
         let State::Streaming(stream) = std::mem::replace(&mut self.state, State::Broken) else {
             return Ok(());
         };
-        let Stream { mut writer, mut batch, .. } = *stream;
-        batch.flush(&mut writer)?;
-        let spool = writer.into_inner().map_err(parquet_error)?;
         let mut sorted = SortedRows::new(self.options.clone());
-        let reader = match spool.into_reader()? {
+        let reader = match stream.finish()? {
             SpoolReader::Memory(chunks) => {
                 let bytes: bytes::Bytes = chunks.concat().into();
                 ParquetRecordBatchReaderBuilder::try_new(bytes).and_then(|b| b.build())
@@ -482,10 +488,8 @@ impl Encode for ParquetEncoder {
     fn finish<W: Write + Send>(self, mut out: W) -> Result<W, EncodeError> {
         match self.state {
             State::Streaming(stream) => {
-                let Stream { mut writer, mut batch, .. } = *stream;
-                batch.flush(&mut writer)?;
                 let fail = |e: io::Error| EncodeError::write(FileFormat::Parquet, e);
-                match writer.into_inner().map_err(parquet_error)?.into_reader()? {
+                match stream.finish()? {
                     SpoolReader::Memory(chunks) => {
                         for chunk in chunks {
                             out.write_all(&chunk).map_err(fail)?;
@@ -517,10 +521,8 @@ impl Encode for ParquetEncoder {
     fn finish_to_chunks(self) -> Result<Vec<bytes::Bytes>, EncodeError> {
         match self.state {
             State::Streaming(stream) => {
-                let Stream { mut writer, mut batch, .. } = *stream;
-                batch.flush(&mut writer)?;
                 let fail = |e: io::Error| EncodeError::write(FileFormat::Parquet, e);
-                match writer.into_inner().map_err(parquet_error)?.into_reader()? {
+                match stream.finish()? {
                     SpoolReader::Memory(chunks) => Ok(chunks),
                     SpoolReader::File(mut file) => {
                         let mut out = crate::ChunkWriter::default();

@@ -236,40 +236,20 @@ impl Runner {
         let config = self.sync(sync)?;
         let started_at = self.clock.now();
         let Some(_lock) = self.state.try_lock(sync)? else {
-            let record = RunRecord {
-                run: self.state.next_run(sync)?,
-                sync: sync.to_owned(),
-                started_at,
-                finished_at: started_at,
-                last_sync_time: self.state.load(sync)?.last_sync_time,
-                rows_read: 0,
-                calls_delivered: 0,
-                row_errors: 0,
-                row_errors_file: None,
-                outcome: Outcome::Skipped,
-                error: Some("the previous run of this sync was still going".into()),
-            };
-            self.state.record(&record)?;
-            tracing::warn!(sync, run = record.run, "skipped: the previous run is still going");
-            return Ok(record);
+            return self.record_skipped(sync, started_at);
         };
         let state = self.state.load(sync)?;
         let run = self.state.next_run(sync)?;
         // Recorded at once, so the run's number is taken and a process that dies
         // mid-run leaves it in the history as failed.
-        self.state.record(&RunRecord {
+        self.state.record(&RunRecord::nothing_read(
             run,
-            sync: sync.to_owned(),
+            sync,
             started_at,
-            finished_at: started_at,
-            last_sync_time: state.last_sync_time,
-            rows_read: 0,
-            calls_delivered: 0,
-            row_errors: 0,
-            row_errors_file: None,
-            outcome: Outcome::Failed,
-            error: Some("the run did not finish: the process stopped while it was going".into()),
-        })?;
+            state.last_sync_time,
+            Outcome::Failed,
+            "the run did not finish: the process stopped while it was going",
+        ))?;
         let mut tally = Tally { csv_path: self.state.row_errors_path(sync, run), ..Tally::default() };
         let result = self.run_inner(config, state, started_at, &mut tally).await;
         let (outcome, error) = match result {
@@ -305,6 +285,22 @@ impl Runner {
             ),
             _ => tracing::error!(sync, run, error = record.error.as_deref().unwrap_or(""), "run failed"),
         }
+        Ok(record)
+    }
+
+    /// Records a run of `sync` due at `now` as skipped: the previous run is still
+    /// going.
+    pub(crate) fn record_skipped(&self, sync: &str, now: Timestamp) -> Result<RunRecord, RunnerError> {
+        let record = RunRecord::nothing_read(
+            self.state.next_run(sync)?,
+            sync,
+            now,
+            self.state.load(sync)?.last_sync_time,
+            Outcome::Skipped,
+            "the previous run of this sync was still going",
+        );
+        self.state.record(&record)?;
+        tracing::warn!(sync, run = record.run, "skipped: the previous run is still going");
         Ok(record)
     }
 

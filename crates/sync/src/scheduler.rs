@@ -7,7 +7,7 @@ use std::time::Duration;
 use cdp_calls::Timestamp;
 use tokio::task::JoinHandle;
 
-use crate::state::{Outcome, RunRecord};
+use crate::state::RunRecord;
 use crate::{Runner, RunnerError};
 
 /// Starts the runs of the syncs as they fall due.
@@ -65,7 +65,7 @@ impl Scheduler {
             }
             self.next_due.insert(name.clone(), next_after(due, every, now));
             if self.running.contains_key(&name) {
-                records.push(self.record_skipped(&name, now)?);
+                records.push(self.runner.record_skipped(&name, now)?);
                 continue;
             }
             let runner = self.runner.clone();
@@ -118,26 +118,6 @@ impl Scheduler {
             records.push(join(task).await?);
         }
         Ok(records)
-    }
-
-    fn record_skipped(&self, sync: &str, now: Timestamp) -> Result<RunRecord, RunnerError> {
-        let state = self.runner.state();
-        let record = RunRecord {
-            run: state.next_run(sync)?,
-            sync: sync.to_owned(),
-            started_at: now,
-            finished_at: now,
-            last_sync_time: state.load(sync)?.last_sync_time,
-            rows_read: 0,
-            calls_delivered: 0,
-            row_errors: 0,
-            row_errors_file: None,
-            outcome: Outcome::Skipped,
-            error: Some("the previous run of this sync was still going".into()),
-        };
-        state.record(&record)?;
-        tracing::warn!(sync, run = record.run, "skipped: the previous run is still going");
-        Ok(record)
     }
 }
 

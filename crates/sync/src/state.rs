@@ -111,6 +111,32 @@ pub struct RunRecord {
     pub error: Option<String>,
 }
 
+impl RunRecord {
+    /// The record of a run that read nothing (yet): skipped, or just started.
+    pub(crate) fn nothing_read(
+        run: u64,
+        sync: &str,
+        at: Timestamp,
+        last_sync_time: i64,
+        outcome: Outcome,
+        error: &str,
+    ) -> RunRecord {
+        RunRecord {
+            run,
+            sync: sync.to_owned(),
+            started_at: at,
+            finished_at: at,
+            last_sync_time,
+            rows_read: 0,
+            calls_delivered: 0,
+            row_errors: 0,
+            row_errors_file: None,
+            outcome,
+            error: Some(error.to_owned()),
+        }
+    }
+}
+
 mod rfc3339 {
     use cdp_calls::Timestamp;
     use serde::{Deserialize, Deserializer, Serializer};
