@@ -75,6 +75,9 @@ async fn run(args: Vec<String>) -> Result<bool, Box<dyn std::error::Error>> {
                 }
                 _ => return Err(USAGE.into()),
             };
+            if names.is_empty() {
+                eprintln!("nothing to run: every sync is disabled");
+            }
             for name in names {
                 let record = runner.run(&name).await?;
                 println!(
@@ -108,10 +111,10 @@ async fn run(args: Vec<String>) -> Result<bool, Box<dyn std::error::Error>> {
             }
         }
         ["history", name] => {
-            println!("run  outcome    started                   rows   calls  errors  error");
+            println!("run  outcome    started                      rows     calls    errors   error");
             for r in runner.history(name)? {
                 println!(
-                    "{:<4} {:<10} {:<25} {:<6} {:<6} {:<7} {}",
+                    "{:<4} {:<10} {:<28} {:<8} {:<8} {:<8} {}",
                     r.run,
                     r.outcome.to_string(),
                     r.started_at.to_string(),

@@ -75,7 +75,7 @@ pub struct Preview {
     pub columns: Vec<String>,
     /// Where each column lands in the call (`userId`, `traits.email`, …).
     pub fields: Vec<String>,
-    /// The calls the rows became.
+    /// The calls the rows became, stamped as a run would stamp them.
     pub calls: Vec<Call>,
     /// The rows that could not become calls.
     pub row_errors: Vec<RowError>,
@@ -420,7 +420,10 @@ impl Runner {
             row_number += 1;
             match values {
                 Ok(values) => match mapper.map_values(row_number, &values) {
-                    Ok(call) => preview.calls.push(call),
+                    Ok(mut call) => {
+                        call.stamp_received(started_at);
+                        preview.calls.push(call);
+                    }
                     Err(error) => preview.row_errors.push(error),
                 },
                 Err(e) if e.is_row_error() => preview.row_errors.push(RowError {
