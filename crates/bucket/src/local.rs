@@ -65,11 +65,11 @@ pub(crate) fn finish_into_temp(
     Ok(temp)
 }
 
-/// Gives the temporary file its final name, unless the name is taken: then an
-/// identical file there means it was published already, and a different one is a
-/// conflict.
+/// Gives the temporary file its final name too (a hard link), unless the name is
+/// taken: then an identical file there means it was published already, and a
+/// different one is a conflict. The temporary name goes when `temp` is dropped.
 pub(crate) fn link_create(
-    temp: TempFile,
+    temp: &TempFile,
     target: &Path,
     position: Position,
     object: &str,

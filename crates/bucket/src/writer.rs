@@ -711,34 +711,19 @@ impl BucketWriter {
                 }
             };
             let bytes = encoded.bytes();
-            let result = match (&encoded, &local) {
+            let (encoded, result) = match (encoded, &local) {
                 (Encoded::Chunks(chunks), _) => {
-                    put_create(&self.bucket, &path, chunks.as_slice(), position).await
+                    let result = put_create(&self.bucket, &path, chunks.as_slice(), position).await;
+                    (Encoded::Chunks(chunks), result)
                 }
-                (Encoded::Temp(_), Some(local)) => {
-                    let Encoded::Temp(temp) = encoded else { unreachable!("matched above") };
+                (Encoded::Temp(temp), Some(local)) => {
                     let target = local.root.join(path.as_ref());
                     let (object, fsync) = (path.to_string(), local.fsync);
-                    let linked =
-                        blocking(move || crate::local::link_create(temp, &target, position, &object, fsync))
-                            .await;
-                    // A failed link drops the temporary file; the spool (or, without
-                    // one, the memory of the window) still has the calls.
-                    let sealed = &mut self.unpublished[0];
-                    sealed.in_flight = false;
-                    match linked {
-                        Ok(published) => {
-                            sealed.done.push(FileReport {
-                                call_type,
-                                rows,
-                                bytes,
-                                object: path.to_string(),
-                                published,
-                            });
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    }
+                    blocking(move || {
+                        let result = crate::local::link_create(&temp, &target, position, &object, fsync);
+                        Ok((Encoded::Temp(temp), result))
+                    })
+                    .await?
                 }
                 (Encoded::Temp(_), None) => unreachable!("temporary files are only made for local buckets"),
             };
@@ -753,6 +738,8 @@ impl BucketWriter {
                     published,
                 }),
                 Err(e) => {
+                    // With a spool the file is encoded again next time; without one,
+                    // the encoded file (in memory, or its temporary file) is kept.
                     if sealed.segment.is_none() {
                         sealed.kept.insert(call_type, (rows, encoded));
                     }
