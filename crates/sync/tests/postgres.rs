@@ -148,80 +148,11 @@ async fn every_type_becomes_a_trait_and_incremental_runs_send_only_what_changed(
     assert_eq!(names, [json!("Ada"), json!("Bob"), json!("Cy"), json!("Bobby")]);
 }
 
-/// A loopback HTTP server answering every request with `status`, recording bodies.
-fn http_server(status: u16, body: &'static str) -> (String, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let mut reader = BufReader::new(stream);
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut request = vec![0u8; length];
-            if reader.read_exact(&mut request).is_err() {
-                continue;
-            }
-            record.lock().unwrap().push(String::from_utf8_lossy(&request).into_owned());
-            let mut stream = reader.into_inner();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    (format!("http://{addr}/v1"), seen)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_destination_leaves_last_sync_time_unchanged() {
-    let schema = "sync_failing";
-    people_table(schema).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (base_url, seen) = http_server(401, r#"{"error":"bad key"}"#);
-    let extra =
-        format!("[destinations.api]\nkind = \"http\"\nbase_url = \"{base_url}\"\napi_key_env = \"API_KEY\"");
-    let clock = Arc::new(ManualClock::new(ts("2026-11-23T10:00:00Z")));
-    let runner =
-        Runner::new(config(dir.path(), schema, INCREMENTAL, "api", &extra), clock.clone() as Arc<dyn Clock>)
-            .await
-            .unwrap();
-    let run = runner.run("people").await.unwrap();
-    assert_eq!(run.outcome, Outcome::Failed);
-    assert!(run.error.as_deref().unwrap().contains("401"), "{:?}", run.error);
-    assert!(!run.error.as_deref().unwrap().contains("secret-key"));
-    assert_eq!(seen.lock().unwrap().len(), 1, "the batch was sent once: a 401 is not retried");
-    assert_eq!(runner.state().load("people").unwrap().last_sync_time, 0);
-    clock.set(ts("2026-11-23T10:10:00Z"));
-    let again = runner.run("people").await.unwrap();
-    assert_eq!((again.last_sync_time, again.rows_read), (0, 3), "the same rows are read again");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_the_api_refuses_becomes_a_row_error_and_the_rest_is_delivered() {
-    let schema = "sync_http";
-    people_table(schema).await;
-    let dir = tempfile::tempdir().unwrap();
-    // The API refuses any batch holding Bob (row 2) with a 400; the destination
-    // splits the batch down to him.
+/// A loopback HTTP server: `answer` gets each request's body and gives the status
+/// and body of the response. Returns the API's base URL.
+fn http_server(answer: impl Fn(&[u8]) -> (u16, String) + Send + 'static) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
-    let delivered = Arc::new(Mutex::new(Vec::<String>::new()));
-    let record = delivered.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
@@ -243,25 +174,69 @@ async fn a_call_the_api_refuses_becomes_a_row_error_and_the_rest_is_delivered() 
             if reader.read_exact(&mut body).is_err() {
                 continue;
             }
-            let batch: Value = serde_json::from_slice(&body).unwrap();
-            let ids: Vec<String> = batch["batch"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["userId"].as_str().unwrap().to_owned())
-                .collect();
-            let (status, answer) = if ids.iter().any(|id| id == "2") {
-                (400, r#"{"error":"traits.name is not allowed"}"#)
-            } else {
-                record.lock().unwrap().extend(ids);
-                (200, "{}")
-            };
+            let (status, answer) = answer(&body);
             let mut stream = reader.into_inner();
             let _ = write!(
                 stream,
                 "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
                 answer.len()
             );
+        }
+    });
+    base_url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_destination_leaves_last_sync_time_unchanged() {
+    let schema = "sync_failing";
+    people_table(schema).await;
+    let dir = tempfile::tempdir().unwrap();
+    let seen = Arc::new(Mutex::new(0));
+    let count = seen.clone();
+    let base_url = http_server(move |_| {
+        *count.lock().unwrap() += 1;
+        (401, r#"{"error":"bad key"}"#.to_owned())
+    });
+    let extra =
+        format!("[destinations.api]\nkind = \"http\"\nbase_url = \"{base_url}\"\napi_key_env = \"API_KEY\"");
+    let clock = Arc::new(ManualClock::new(ts("2026-11-23T10:00:00Z")));
+    let runner =
+        Runner::new(config(dir.path(), schema, INCREMENTAL, "api", &extra), clock.clone() as Arc<dyn Clock>)
+            .await
+            .unwrap();
+    let run = runner.run("people").await.unwrap();
+    assert_eq!(run.outcome, Outcome::Failed);
+    assert!(run.error.as_deref().unwrap().contains("401"), "{:?}", run.error);
+    assert!(!run.error.as_deref().unwrap().contains("secret-key"));
+    assert_eq!(*seen.lock().unwrap(), 1, "the batch was sent once: a 401 is not retried");
+    assert_eq!(runner.state().load("people").unwrap().last_sync_time, 0);
+    clock.set(ts("2026-11-23T10:10:00Z"));
+    let again = runner.run("people").await.unwrap();
+    assert_eq!((again.last_sync_time, again.rows_read), (0, 3), "the same rows are read again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_the_api_refuses_becomes_a_row_error_and_the_rest_is_delivered() {
+    let schema = "sync_http";
+    people_table(schema).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The API refuses any batch holding Bob (row 2) with a 400; the destination
+    // splits the batch down to him.
+    let delivered = Arc::new(Mutex::new(Vec::<String>::new()));
+    let record = delivered.clone();
+    let base_url = http_server(move |body| {
+        let batch: Value = serde_json::from_slice(body).unwrap();
+        let ids: Vec<String> = batch["batch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["userId"].as_str().unwrap().to_owned())
+            .collect();
+        if ids.iter().any(|id| id == "2") {
+            (400, r#"{"error":"traits.name is not allowed"}"#.to_owned())
+        } else {
+            record.lock().unwrap().extend(ids);
+            (200, "{}".to_owned())
         }
     });
     let extra =
