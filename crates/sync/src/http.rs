@@ -370,14 +370,10 @@ pub struct HttpDestination {
     name: String,
     url: reqwest::Url,
     client: reqwest::Client,
-    api_key: ApiKey,
+    /// The settings (limits, retries, the key).
+    config: HttpConfig,
     /// `Basic base64("{api_key}:")`, marked sensitive.
     authorization: HeaderValue,
-    max_batch_bytes: usize,
-    max_attempts: u32,
-    initial_backoff: Duration,
-    max_backoff: Duration,
-    max_retry_after: Duration,
     /// The pending body: `{"batch":[` and the pending calls, comma-separated.
     body: Vec<u8>,
     /// The pending calls, in order, with where each sits in `body`.
@@ -392,12 +388,7 @@ impl fmt::Debug for HttpDestination {
         f.debug_struct("HttpDestination")
             .field("name", &self.name)
             .field("url", &self.url.as_str())
-            .field("api_key", &self.api_key)
-            .field("max_batch_bytes", &self.max_batch_bytes)
-            .field("max_attempts", &self.max_attempts)
-            .field("initial_backoff", &self.initial_backoff)
-            .field("max_backoff", &self.max_backoff)
-            .field("max_retry_after", &self.max_retry_after)
+            .field("config", &self.config)
             .field("pending_calls", &self.pending.len())
             .field("pending_bytes", &self.body.len())
             .finish_non_exhaustive()
@@ -467,13 +458,8 @@ impl HttpDestination {
             name: name.into(),
             url,
             client,
-            api_key: config.api_key,
             authorization,
-            max_batch_bytes: config.max_batch_bytes,
-            max_attempts: config.max_attempts,
-            initial_backoff: config.initial_backoff,
-            max_backoff: config.max_backoff,
-            max_retry_after: config.max_retry_after,
+            config,
             body,
             pending: Vec::new(),
             scratch: Vec::new(),
@@ -618,7 +604,7 @@ impl HttpDestination {
                 }
                 PassingFailure::Transport(message) => (None, None, message),
             };
-            if attempt >= self.max_attempts {
+            if attempt >= self.config.max_attempts {
                 return Err(DestinationError::Http {
                     destination: self.name.clone(),
                     status,
@@ -644,18 +630,18 @@ impl HttpDestination {
     /// the exponential backoff, but at least what `Retry-After` asked for.
     fn wait(&mut self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        let backoff = self.initial_backoff.saturating_mul(factor).min(self.max_backoff);
+        let backoff = self.config.initial_backoff.saturating_mul(factor).min(self.config.max_backoff);
         let nanos = u64::try_from(backoff.as_nanos()).unwrap_or(u64::MAX);
         let jittered = Duration::from_nanos(self.rng.up_to(nanos));
         match retry_after {
-            Some(asked) => asked.min(self.max_retry_after).max(jittered),
+            Some(asked) => asked.min(self.config.max_retry_after).max(jittered),
             None => jittered,
         }
     }
 
     /// `text` without the API key or its Basic credentials in it.
     fn redact(&self, text: String) -> String {
-        let key = self.api_key.0.as_str();
+        let key = self.config.api_key.0.as_str();
         let credentials = self.authorization.to_str().unwrap_or("").trim_start_matches("Basic ");
         let mut text = text;
         for secret in [credentials, key] {
@@ -688,7 +674,9 @@ impl Destination for HttpDestination {
             }]);
         }
         let mut rejections = Vec::new();
-        if !self.pending.is_empty() && self.body.len() + 1 + len + BATCH_CLOSE.len() > self.max_batch_bytes {
+        if !self.pending.is_empty()
+            && self.body.len() + 1 + len + BATCH_CLOSE.len() > self.config.max_batch_bytes
+        {
             rejections = self.flush().await?;
         }
         if !self.pending.is_empty() {
