@@ -41,6 +41,9 @@ pub struct WriterConfig {
     /// The files' format.
     pub format: FileFormat,
     /// The encoders' options (Parquet compression, row groups, spill directory).
+    /// For a local directory bucket, an unset spill directory becomes the bucket's
+    /// directory: the files are then written where they are published and get
+    /// their names without being copied.
     pub encode: EncodeOptions,
     /// The length of a sync window. Default: 10 minutes. Windows are aligned to
     /// multiples of the interval since the Unix epoch (10:00, 10:10, … UTC).
@@ -160,18 +163,18 @@ struct OpenWindow {
     calls: u64,
 }
 
-/// A finished file: in memory for an object store, or in a temporary file beside
-/// its final name for a local directory.
+/// A finished file: in memory for an object store, or in an anonymous temporary
+/// file in the directory for a local directory.
 enum Encoded {
     Chunks(Vec<Bytes>),
-    Temp(crate::local::TempFile),
+    File(crate::local::Finished),
 }
 
 impl Encoded {
     fn bytes(&self) -> u64 {
         match self {
             Encoded::Chunks(chunks) => chunks.iter().map(|c| c.len() as u64).sum(),
-            Encoded::Temp(temp) => temp.bytes(),
+            Encoded::File(file) => file.bytes(),
         }
     }
 }
@@ -307,6 +310,10 @@ impl BucketWriter {
         if let Some(local) = writer.bucket.local_dir() {
             let prefix = format!("{}.{}.", writer.config.integration, writer.config.action);
             crate::local::sweep_temp_files(&local.root, &prefix);
+            // Files written where they are published are linked, not copied.
+            if writer.config.encode.spill_dir.is_none() {
+                writer.config.encode.spill_dir = Some(local.root.clone());
+            }
         }
         let mut recovery = Recovery::default();
         let last = match &writer.spool {
@@ -687,15 +694,10 @@ impl BucketWriter {
                     let rows = encoder.rows();
                     let encoded = match &local {
                         Some(local) => {
-                            let (dir, file_name) = (local.root.clone(), name.to_string());
-                            let fsync = local.fsync;
-                            Encoded::Temp(
-                                blocking(move || {
-                                    crate::local::finish_into_temp(
-                                        &dir, &file_name, call_type, encoder, fsync,
-                                    )
-                                })
-                                .await?,
+                            let (dir, fsync) = (local.root.clone(), local.fsync);
+                            Encoded::File(
+                                blocking(move || crate::local::finish(&dir, call_type, encoder, fsync))
+                                    .await?,
                             )
                         }
                         None => Encoded::Chunks(
@@ -716,16 +718,16 @@ impl BucketWriter {
                     let result = put_create(&self.bucket, &path, chunks.as_slice(), position).await;
                     (Encoded::Chunks(chunks), result)
                 }
-                (Encoded::Temp(temp), Some(local)) => {
+                (Encoded::File(file), Some(local)) => {
                     let target = local.root.join(path.as_ref());
                     let (object, fsync) = (path.to_string(), local.fsync);
                     blocking(move || {
-                        let result = crate::local::link_create(&temp, &target, position, &object, fsync);
-                        Ok((Encoded::Temp(temp), result))
+                        let result = crate::local::link_create(&file, &target, position, &object, fsync);
+                        Ok((Encoded::File(file), result))
                     })
                     .await?
                 }
-                (Encoded::Temp(_), None) => unreachable!("temporary files are only made for local buckets"),
+                (Encoded::File(_), None) => unreachable!("temporary files are only made for local buckets"),
             };
             let sealed = &mut self.unpublished[0];
             sealed.in_flight = false;

@@ -1,10 +1,8 @@
 //! Newline-delimited JSON: one object per row, nested objects kept as objects.
 
-use std::io::{BufWriter, Write};
-
 use cdp_calls::{Call, CallType, Value, push_json_string};
 
-use crate::{Encode, EncodeError, EncodeOptions, FileFormat, Pending, encode_common};
+use crate::{Encode, EncodeOptions, FileFormat, Pending, encode_text};
 
 /// Encodes calls as newline-delimited JSON (`.json`).
 ///
@@ -34,7 +32,7 @@ pub struct JsonEncoder {
 impl JsonEncoder {
     /// An encoder for calls of `call_type`.
     pub fn new(call_type: CallType, options: EncodeOptions) -> JsonEncoder {
-        JsonEncoder { pending: Pending::new(call_type, options) }
+        JsonEncoder { pending: Pending::new(call_type, options, Vec::new()) }
     }
 
     fn encode_row(call: &Call, out: &mut Vec<u8>) {
@@ -60,54 +58,5 @@ impl JsonEncoder {
 }
 
 impl Encode for JsonEncoder {
-    encode_common!();
-
-    fn finish<W: Write + Send>(self, out: W) -> Result<W, EncodeError> {
-        write_rows(self.pending, FileFormat::Json, &[], out)
-    }
-
-    fn finish_to_chunks(self) -> Result<Vec<bytes::Bytes>, EncodeError> {
-        rows_to_chunks(self.pending, FileFormat::Json, Vec::new())
-    }
-}
-
-/// The file as chunks: rows held in order are handed over as they are.
-pub(crate) fn rows_to_chunks(
-    pending: Pending,
-    format: FileFormat,
-    header: Vec<u8>,
-) -> Result<Vec<bytes::Bytes>, EncodeError> {
-    let mut out = crate::ChunkWriter::default();
-    out.push_chunk(header.into());
-    if pending.rows.is_contiguous() {
-        for chunk in pending.rows.into_chunks() {
-            out.push_chunk(chunk.into());
-        }
-        Ok(out.into_chunks())
-    } else {
-        let fail = |e: std::io::Error| EncodeError::write(format, e);
-        pending.rows.drain(|row| out.write_all(row).map_err(fail))?;
-        Ok(out.into_chunks())
-    }
-}
-
-/// Writes a header and the rows, in order, for the text formats.
-pub(crate) fn write_rows<W: Write>(
-    pending: Pending,
-    format: FileFormat,
-    header: &[u8],
-    out: W,
-) -> Result<W, EncodeError> {
-    let fail = |e: std::io::Error| EncodeError::write(format, e);
-    let mut out = BufWriter::with_capacity(256 << 10, out);
-    out.write_all(header).map_err(fail)?;
-    if pending.rows.is_contiguous() {
-        for chunk in pending.rows.chunks() {
-            out.write_all(chunk).map_err(fail)?;
-        }
-    } else {
-        pending.rows.drain(|row| out.write_all(row).map_err(fail))?;
-    }
-    out.flush().map_err(fail)?;
-    out.into_inner().map_err(|e| fail(e.into_error()))
+    encode_text!(FileFormat::Json);
 }

@@ -261,6 +261,20 @@ pub trait Encode {
         self.finish(Vec::new())
     }
 
+    /// Writes the file into an anonymous temporary file and returns it positioned at
+    /// its start. The encoders of this crate put it in [`EncodeOptions::spill_dir`]
+    /// (the system temporary directory when unset), and rows that arrived in
+    /// `received_at` order were written into it as they came, so the file is not
+    /// copied again: on Linux it can be linked into a directory of the same file
+    /// system under its final name.
+    fn finish_to_file(self) -> Result<std::fs::File, EncodeError>
+    where
+        Self: Sized,
+    {
+        let file = tempfile::tempfile().map_err(|source| EncodeError::Spill { source })?;
+        rows::rewind(self.finish(std::io::BufWriter::with_capacity(1 << 20, file))?)
+    }
+
     /// Writes the file into memory as a list of chunks, whose concatenation is the
     /// file: no single large allocation, and rows that are held in order already
     /// are handed over without being copied. Object stores take such a list as
@@ -328,7 +342,7 @@ impl Write for ChunkWriter {
     }
 }
 
-/// What every format's encoder holds: its type and the encoded rows to sort.
+/// What the text formats' encoders hold: the type and the encoded rows.
 #[derive(Debug)]
 pub(crate) struct Pending {
     call_type: CallType,
@@ -336,8 +350,9 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    pub(crate) fn new(call_type: CallType, options: EncodeOptions) -> Pending {
-        Pending { call_type, rows: rows::SortedRows::new(options) }
+    /// Rows of `call_type` for a file that starts with `header`.
+    pub(crate) fn new(call_type: CallType, options: EncodeOptions, header: Vec<u8>) -> Pending {
+        Pending { call_type, rows: rows::SortedRows::new(options, header) }
     }
 
     /// Checks the call's type and buffers its row, as `encode` writes it.
@@ -354,10 +369,10 @@ pub(crate) fn sort_key(call: &Call) -> i64 {
     call.received_at.map_or(i64::MIN, |t| t.as_micros())
 }
 
-/// Implements the format-independent half of [`Encode`] for an encoder with a
-/// `pending: Pending` field and an `encode_row(&Call, &mut Vec<u8>)` function.
-macro_rules! encode_common {
-    () => {
+/// Implements [`Encode`] for a text format's encoder with a `pending: Pending`
+/// field and an `encode_row(&Call, &mut Vec<u8>)` function.
+macro_rules! encode_text {
+    ($format:expr) => {
         fn call_type(&self) -> cdp_calls::CallType {
             self.pending.call_type
         }
@@ -373,9 +388,21 @@ macro_rules! encode_common {
         fn write(&mut self, call: &cdp_calls::Call) -> Result<(), crate::EncodeError> {
             self.pending.push(call, Self::encode_row)
         }
+
+        fn finish<W: std::io::Write + Send>(self, out: W) -> Result<W, crate::EncodeError> {
+            self.pending.rows.write_to($format, out)
+        }
+
+        fn finish_to_file(self) -> Result<std::fs::File, crate::EncodeError> {
+            self.pending.rows.finish_to_file($format)
+        }
+
+        fn finish_to_chunks(self) -> Result<Vec<bytes::Bytes>, crate::EncodeError> {
+            self.pending.rows.finish_to_chunks($format)
+        }
     };
 }
-pub(crate) use encode_common;
+pub(crate) use encode_text;
 
 /// An encoder of any format, chosen at run time.
 #[derive(Debug)]
@@ -435,6 +462,10 @@ impl Encode for FileEncoder {
 
     fn finish<W: Write + Send>(self, out: W) -> Result<W, EncodeError> {
         each_encoder!(self, e => e.finish(out))
+    }
+
+    fn finish_to_file(self) -> Result<std::fs::File, EncodeError> {
+        each_encoder!(self, e => e.finish_to_file())
     }
 
     fn finish_to_chunks(self) -> Result<Vec<Bytes>, EncodeError> {

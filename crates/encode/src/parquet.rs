@@ -2,7 +2,7 @@
 //! and JSON-annotated UTF-8 for nested objects.
 
 use std::fs::File;
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Write};
 use std::sync::Arc;
 
 use arrow_array::builder::{StringBuilder, TimestampMicrosecondBuilder};
@@ -25,8 +25,8 @@ use crate::{Compression, Encode, EncodeError, EncodeOptions, FileFormat};
 
 /// While rows stream in order, the encoded file is held in memory up to this size
 /// (or [`EncodeOptions::sort_buffer_bytes`], if smaller), and in a temporary file
-/// beyond.
-const STREAM_MEMORY_BYTES: usize = 32 << 20;
+/// in [`EncodeOptions::spill_dir`] beyond.
+const STREAM_MEMORY_BYTES: usize = 1 << 20;
 
 /// Rows collected into one Arrow batch before it goes to the Parquet writer; the
 /// writer gathers batches into row groups of [`EncodeOptions::row_group_rows`].
@@ -43,7 +43,7 @@ const BATCH_ROWS: usize = 8 * 1024;
 /// [`EncodeOptions::compression`] says otherwise.
 ///
 /// Calls usually arrive in `received_at` order. While they do, they are encoded
-/// into Parquet at once (the file so far is held compressed, in memory up to 32 MiB
+/// into Parquet at once (the file so far is held compressed, in memory up to 1 MiB
 /// and in a temporary file beyond), so memory
 /// stays at about one row group. The first call out of order turns the encoder to
 /// sorting: the rows so far are read back and everything is sorted as the other
@@ -72,7 +72,7 @@ enum State {
     /// Every row so far came in order: rows go straight to the Parquet writer.
     Streaming(Box<Stream>),
     /// A row came out of order: rows are buffered and sorted at the end.
-    Sorting(SortedRows),
+    Sorting(Box<SortedRows>),
     /// A write failed part-way; the encoder cannot go on.
     Broken,
 }
@@ -111,7 +111,7 @@ impl ParquetEncoder {
             })),
             // Making a writer fails only on a bad schema, which is ours; sorting mode
             // reports the same error again at `finish`.
-            Err(_) => State::Sorting(SortedRows::new(options.clone())),
+            Err(_) => State::Sorting(Box::new(SortedRows::new(options.clone(), Vec::new()))),
         };
         ParquetEncoder { call_type, options, rows: 0, state }
     }
@@ -134,7 +134,7 @@ impl ParquetEncoder {
         let State::Streaming(stream) = std::mem::replace(&mut self.state, State::Broken) else {
             return Ok(());
         };
-        let mut sorted = SortedRows::new(self.options.clone());
+        let mut sorted = SortedRows::new(self.options.clone(), Vec::new());
         let reader = match stream.finish()? {
             SpoolReader::Memory(chunks) => {
                 let bytes: bytes::Bytes = chunks.concat().into();
@@ -152,7 +152,7 @@ impl ParquetEncoder {
                 sorted.push(key, |out| out.extend_from_slice(&row))?;
             }
         }
-        self.state = State::Sorting(sorted);
+        self.state = State::Sorting(Box::new(sorted));
         Ok(())
     }
 }
@@ -385,7 +385,7 @@ struct Spool {
     memory: crate::ChunkWriter,
     memory_len: usize,
     limit: usize,
-    file: Option<File>,
+    file: Option<BufWriter<File>>,
     spill_dir: Option<std::path::PathBuf>,
 }
 
@@ -402,10 +402,7 @@ impl Spool {
     fn into_reader(self) -> Result<SpoolReader, EncodeError> {
         match self.file {
             None => Ok(SpoolReader::Memory(self.memory.into_chunks())),
-            Some(mut file) => {
-                file.seek(SeekFrom::Start(0)).map_err(|source| EncodeError::Spill { source })?;
-                Ok(SpoolReader::File(file))
-            }
+            Some(file) => Ok(SpoolReader::File(crate::rows::rewind(file)?)),
         }
     }
 }
@@ -413,10 +410,11 @@ impl Spool {
 impl Write for Spool {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.file.is_none() && self.memory_len + buf.len() > self.limit {
-            let mut file = match &self.spill_dir {
+            let file = match &self.spill_dir {
                 Some(dir) => tempfile::tempfile_in(dir)?,
                 None => tempfile::tempfile()?,
             };
+            let mut file = BufWriter::with_capacity(1 << 20, file);
             for chunk in std::mem::take(&mut self.memory).into_chunks() {
                 file.write_all(&chunk)?;
             }
@@ -518,19 +516,32 @@ impl Encode for ParquetEncoder {
         }
     }
 
+    fn finish_to_file(self) -> Result<File, EncodeError> {
+        match self.state {
+            State::Streaming(stream) => match stream.finish()? {
+                SpoolReader::File(file) => Ok(file),
+                SpoolReader::Memory(chunks) => {
+                    let mut out = BufWriter::new(crate::rows::temp_file(&self.options)?);
+                    for chunk in chunks {
+                        out.write_all(&chunk).map_err(|source| EncodeError::Spill { source })?;
+                    }
+                    crate::rows::rewind(out)
+                }
+            },
+            state => {
+                let file = crate::rows::temp_file(&self.options)?;
+                let encoder = ParquetEncoder { state, ..self };
+                crate::rows::rewind(encoder.finish(BufWriter::with_capacity(1 << 20, file))?)
+            }
+        }
+    }
+
     fn finish_to_chunks(self) -> Result<Vec<bytes::Bytes>, EncodeError> {
         match self.state {
-            State::Streaming(stream) => {
-                let fail = |e: io::Error| EncodeError::write(FileFormat::Parquet, e);
-                match stream.finish()? {
-                    SpoolReader::Memory(chunks) => Ok(chunks),
-                    SpoolReader::File(mut file) => {
-                        let mut out = crate::ChunkWriter::default();
-                        io::copy(&mut file, &mut out).map_err(fail)?;
-                        Ok(out.into_chunks())
-                    }
-                }
-            }
+            State::Streaming(stream) => match stream.finish()? {
+                SpoolReader::Memory(chunks) => Ok(chunks),
+                SpoolReader::File(file) => crate::rows::read_chunks(file),
+            },
             state => {
                 let encoder = ParquetEncoder { state, ..self };
                 Ok(encoder.finish(crate::ChunkWriter::default())?.into_chunks())
