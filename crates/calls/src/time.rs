@@ -116,6 +116,29 @@ impl Timestamp {
     /// Writes the RFC 3339 UTC text into `buf` and returns it: 24 bytes
     /// (`2026-11-22T10:00:00.000Z`), or 27 when the value has a sub-millisecond part.
     pub fn format_into(self, buf: &mut [u8; 27]) -> &str {
+        let len = self.write_rfc3339(buf);
+        std::str::from_utf8(&buf[..len]).expect("ASCII digits and punctuation")
+    }
+
+    /// Appends the RFC 3339 UTC text ([`Timestamp::format_into`]) to `out`.
+    ///
+    /// ```
+    /// use cdp_calls::Timestamp;
+    ///
+    /// let mut out = b"at ".to_vec();
+    /// "2026-11-22T10:00:00.5Z".parse::<Timestamp>()?.push_rfc3339(&mut out);
+    /// assert_eq!(out, b"at 2026-11-22T10:00:00.500Z");
+    /// # Ok::<(), cdp_calls::TimestampError>(())
+    /// ```
+    #[inline]
+    pub fn push_rfc3339(self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; 27];
+        let len = self.write_rfc3339(&mut buf);
+        out.extend_from_slice(&buf[..len]);
+    }
+
+    /// Writes the RFC 3339 UTC text into `buf` and returns its length.
+    fn write_rfc3339(self, buf: &mut [u8; 27]) -> usize {
         let days = self.0.div_euclid(MICROS_PER_DAY);
         let in_day = self.0.rem_euclid(MICROS_PER_DAY);
         let (year, month, day) = civil_from_days(days);
@@ -139,7 +162,7 @@ impl Timestamp {
         buf[25] = b'0' + (sub % 10) as u8;
         let len = if sub == 0 { 23 } else { 26 };
         buf[len] = b'Z';
-        std::str::from_utf8(&buf[..=len]).expect("ASCII digits and punctuation")
+        len + 1
     }
 }
 

@@ -454,7 +454,7 @@ impl Call {
             if let Some(t) = value {
                 key(out, name);
                 out.push(b'"');
-                out.extend_from_slice(t.format_into(&mut [0; 27]).as_bytes());
+                t.push_rfc3339(out);
                 out.push(b'"');
             }
         }

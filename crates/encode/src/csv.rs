@@ -42,14 +42,13 @@ impl CsvEncoder {
 
     fn encode_row(call: &Call, out: &mut Vec<u8>) {
         let row = call.row();
-        let mut stamp = [0u8; 27];
         for i in 0..row.columns().len() {
             if i > 0 {
                 out.push(b',');
             }
             match row.value(i) {
                 Value::Null => {}
-                Value::Timestamp(t) => out.extend_from_slice(t.format_into(&mut stamp).as_bytes()),
+                Value::Timestamp(t) => t.push_rfc3339(out),
                 Value::Text(s) => push_field(out, s.as_bytes()),
                 Value::Json(o) => push_field(out, o.as_str().as_bytes()),
             }

@@ -37,7 +37,6 @@ impl JsonEncoder {
 
     fn encode_row(call: &Call, out: &mut Vec<u8>) {
         let row = call.row();
-        let mut stamp = [0u8; 27];
         for (i, column) in row.columns().iter().enumerate() {
             out.extend_from_slice(if i == 0 { b"{\"" } else { b",\"" });
             out.extend_from_slice(column.name.as_bytes());
@@ -46,7 +45,7 @@ impl JsonEncoder {
                 Value::Null => out.extend_from_slice(b"null"),
                 Value::Timestamp(t) => {
                     out.push(b'"');
-                    out.extend_from_slice(t.format_into(&mut stamp).as_bytes());
+                    t.push_rfc3339(out);
                     out.push(b'"');
                 }
                 Value::Text(s) => push_json_string(out, &s),

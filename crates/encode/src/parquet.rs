@@ -30,7 +30,7 @@ const STREAM_MEMORY_BYTES: usize = 1 << 20;
 
 /// Rows collected into one Arrow batch before it goes to the Parquet writer; the
 /// writer gathers batches into row groups of [`EncodeOptions::row_group_rows`].
-const BATCH_ROWS: usize = 8 * 1024;
+const BATCH_ROWS: usize = 1024;
 
 /// Encodes calls as Apache Parquet (`.parquet`).
 ///
