@@ -70,43 +70,50 @@ fn push_field(out: &mut Vec<u8>, field: &[u8]) {
     push_quoted(out, field);
 }
 
-/// Appends `field` enclosed in quotes, inner quotes doubled. The output is written
-/// into room made up front (at most twice the field, plus the quotes): eight bytes
-/// at a time where they hold no quote, else byte by byte without branches.
+/// Appends `field` enclosed in quotes, inner quotes doubled.
+///
+/// Eight bytes at a time: each word is stored whole, and for each quote in it the
+/// rest of the word, from that quote on, is stored again one byte further along,
+/// which doubles the quote and shifts what follows. The room is made up front (at
+/// most twice the field, the two quotes, and slack for the eight-byte stores).
 fn push_quoted(out: &mut Vec<u8>, field: &[u8]) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    const QUOTES: u64 = ONES * b'"' as u64;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const QUOTES: u64 = 0x2222_2222_2222_2222;
     let start = out.len();
-    out.resize(start + 2 * field.len() + 2, 0);
+    out.resize(start + 2 * field.len() + 2 + 16, 0);
     let buf = &mut out[start..];
     buf[0] = b'"';
     let mut at = 1;
+    let mut put = |word: u64, len: usize, at: &mut usize| {
+        buf[*at..*at + 8].copy_from_slice(&word.to_le_bytes());
+        // The high bit of each byte of `word` that is a quote, exactly.
+        let x = word ^ QUOTES;
+        let mut quotes = !(((x & LOW7) + LOW7) | x | LOW7);
+        let mut shift = 0;
+        while quotes != 0 {
+            let q = (quotes.trailing_zeros() / 8) as usize;
+            if q >= len {
+                break;
+            }
+            let from = *at + q + shift + 1;
+            buf[from..from + 8].copy_from_slice(&(word >> (8 * q)).to_le_bytes());
+            shift += 1;
+            quotes &= quotes - 1;
+        }
+        *at += len + shift;
+    };
     let mut words = field.chunks_exact(8);
     for word in &mut words {
-        let x = u64::from_le_bytes(word.try_into().expect("eight bytes")) ^ QUOTES;
-        if x.wrapping_sub(ONES) & !x & HIGHS == 0 {
-            buf[at..at + 8].copy_from_slice(word);
-            at += 8;
-        } else {
-            at = double_quotes(buf, at, word);
-        }
+        put(u64::from_le_bytes(word.try_into().expect("eight bytes")), 8, &mut at);
     }
-    at = double_quotes(buf, at, words.remainder());
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        let mut last = [0u8; 8];
+        last[..tail.len()].copy_from_slice(tail);
+        put(u64::from_le_bytes(last), tail.len(), &mut at);
+    }
     buf[at] = b'"';
     out.truncate(start + at + 1);
-}
-
-/// Writes `bytes` into `buf` from `at`, doubling quotes; returns where it ended.
-/// Each byte is written twice (at `at` and `at + 1`); the cursor moves past the
-/// copy only for a quote, so any other byte's copy is overwritten by the next.
-fn double_quotes(buf: &mut [u8], mut at: usize, bytes: &[u8]) -> usize {
-    for &b in bytes {
-        buf[at] = b;
-        buf[at + 1] = b;
-        at += 1 + usize::from(b == b'"');
-    }
-    at
 }
 
 impl Encode for CsvEncoder {
@@ -132,6 +139,25 @@ mod tests {
             let mut out = Vec::new();
             push_field(&mut out, field.as_bytes());
             assert_eq!(String::from_utf8(out).unwrap(), want, "{field:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn doubles_quotes_in_any_bytes(
+            field in proptest::collection::vec(proptest::sample::select(vec![b'"', 0xa2, 0, b'a', 0xff, 0x7f]), 0..70),
+        ) {
+            let mut out = vec![b'x'];
+            super::push_quoted(&mut out, &field);
+            let mut want = vec![b'x', b'"'];
+            for &b in &field {
+                want.push(b);
+                if b == b'"' {
+                    want.push(b'"');
+                }
+            }
+            want.push(b'"');
+            proptest::prop_assert_eq!(out, want);
         }
     }
 
