@@ -34,7 +34,8 @@ impl Call {
     /// # Ok::<(), CallError>(())
     /// ```
     pub fn validate(&self) -> Result<(), CallError> {
-        if let Some(id) = &self.message_id {
+        // No more bytes than the limit means no more characters: count only longer ids.
+        if let Some(id) = self.message_id.as_ref().filter(|id| id.len() > MAX_MESSAGE_ID_CHARS) {
             let chars = id.chars().count();
             if chars > MAX_MESSAGE_ID_CHARS {
                 return Err(CallError::MessageIdTooLong { chars, limit: MAX_MESSAGE_ID_CHARS });

@@ -4,7 +4,8 @@
 //! One encoder makes one file: the calls of one [`CallType`], as the rows of that
 //! type's warehouse table ([`CallType::columns`]), sorted by `received_at`. Every
 //! format has its own encoder with the same two verbs, [`Encode::write`] a call and
-//! [`Encode::finish`] into a writer (or [`Encode::finish_to_vec`]); [`FileEncoder`]
+//! [`Encode::finish`] into a writer (or [`Encode::finish_to_vec`],
+//! [`Encode::finish_to_file`], [`Encode::finish_to_chunks`]); [`FileEncoder`]
 //! picks one by [`FileFormat`] at run time.
 //!
 //! ```
@@ -45,10 +46,13 @@
 //!   sort); calls without `receivedAt` come first.
 //! - **Deterministic**: the same calls give byte-identical files: no wall-clock
 //!   time, random ids or hash-map order goes into a file.
-//! - **Bounded memory**: an encoder holds at most [`EncodeOptions::row_group_rows`]
-//!   calls (or [`EncodeOptions::sort_buffer_bytes`]) in memory; beyond that, sorted
-//!   runs are spilled to anonymous temporary files and merged when the file is
-//!   written, and the Parquet writer flushes a row group at a time.
+//! - **Bounded memory**: rows that arrive in `received_at` order (the usual case)
+//!   are written through, a megabyte at a time, to an anonymous temporary file in
+//!   [`EncodeOptions::spill_dir`] that becomes the finished file
+//!   ([`Encode::finish_to_file`] hands it over without a copy). Rows out of order
+//!   are held up to [`EncodeOptions::row_group_rows`] rows (or
+//!   [`EncodeOptions::sort_buffer_bytes`]), then sorted and spilled as a run; runs
+//!   are merged when the file is written. The Parquet writer holds one row group.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::fmt;
@@ -137,13 +141,15 @@ pub enum Compression {
 pub struct EncodeOptions {
     /// Parquet compression (ignored by JSON and CSV). Default: Snappy.
     pub compression: Compression,
-    /// Rows per Parquet row group, and the most calls held in memory for sorting.
-    /// Default: 131,072 (128k).
+    /// Rows per Parquet row group, and the most out-of-order calls held in memory
+    /// for sorting before a run is spilled. Default: 131,072 (128k).
     pub row_group_rows: usize,
     /// The most bytes (estimated) of calls held in memory for sorting before a run
     /// is spilled to disk. Default: 256 MiB.
     pub sort_buffer_bytes: usize,
-    /// Where spilled runs go; the system temporary directory when `None`.
+    /// Where the temporary files go (the file being streamed, spilled runs); the
+    /// system temporary directory when `None`. Files are anonymous (Linux
+    /// `O_TMPFILE` where the file system has it), so nothing is left after a crash.
     pub spill_dir: Option<PathBuf>,
 }
 

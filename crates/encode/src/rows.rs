@@ -300,7 +300,7 @@ impl SortedRows {
             return Ok(out);
         }
         out.write_all(&self.header).map_err(fail)?;
-        if self.stream.is_none() && self.runs.is_empty() && self.in_order {
+        if self.stream.is_none() && self.runs.is_empty() && self.in_order && !self.reordered {
             for chunk in &self.chunks {
                 out.write_all(chunk).map_err(fail)?;
             }
@@ -322,7 +322,7 @@ impl SortedRows {
 
     /// The file as chunks; rows held in memory in order are handed over uncopied.
     pub(crate) fn finish_to_chunks(mut self, format: FileFormat) -> Result<Vec<Bytes>, EncodeError> {
-        if self.stream.is_none() && self.runs.is_empty() && self.in_order {
+        if self.stream.is_none() && self.runs.is_empty() && self.in_order && !self.reordered {
             let mut out = ChunkWriter::default();
             out.push_chunk(std::mem::take(&mut self.header).into());
             for chunk in self.chunks {
