@@ -140,6 +140,8 @@ pub(crate) struct SortedRows {
     total_bytes: u64,
     /// The buffer size at which rows in order go to the stream.
     stream_bytes: usize,
+    /// A write to a temporary file failed: the rows are no longer whole.
+    failed: bool,
     options: EncodeOptions,
 }
 
@@ -157,6 +159,7 @@ impl SortedRows {
             rows: 0,
             total_bytes: 0,
             stream_bytes: STREAM_BYTES,
+            failed: false,
             options,
         }
     }
@@ -170,8 +173,18 @@ impl SortedRows {
         self.total_bytes
     }
 
+    /// Fails once a write to a temporary file has failed.
+    fn check(&self) -> Result<(), EncodeError> {
+        if self.failed {
+            let broken = "an earlier write to a temporary file failed; the file cannot be finished";
+            return Err(spill_err(io::Error::other(broken)));
+        }
+        Ok(())
+    }
+
     /// Appends one row with sort key `key`; `encode` writes its bytes.
     pub(crate) fn push(&mut self, key: i64, encode: impl FnOnce(&mut Vec<u8>)) -> Result<(), EncodeError> {
+        self.check()?;
         let needs_chunk = self.chunks.last().is_none_or(|c| c.capacity() - c.len() < CHUNK_SLACK);
         if needs_chunk {
             self.chunks.push(Vec::with_capacity(CHUNK_BYTES));
@@ -189,14 +202,17 @@ impl SortedRows {
         self.buffered_bytes += len;
         self.total_bytes += len as u64;
         self.rows += 1;
-        if self.index.len() >= self.options.row_group_rows
+        let written = if self.index.len() >= self.options.row_group_rows
             || self.buffered_bytes >= self.options.sort_buffer_bytes
         {
-            self.spill()?;
+            self.spill()
         } else if self.buffered_bytes >= self.stream_bytes && self.in_order && self.stream_takes_buffer() {
-            self.write_buffer_to_stream()?;
-        }
-        Ok(())
+            self.write_buffer_to_stream()
+        } else {
+            Ok(())
+        };
+        self.failed = written.is_err();
+        written
     }
 
     fn row(&self, r: &RowRef) -> &[u8] {
@@ -293,6 +309,7 @@ impl SortedRows {
 
     /// Writes the header and every row, in key order, into `out`.
     pub(crate) fn write_to<W: Write>(mut self, format: FileFormat, mut out: W) -> Result<W, EncodeError> {
+        self.check()?;
         let fail = |e: io::Error| EncodeError::write(format, e);
         if self.complete_stream()? {
             let mut data = self.stream.take().expect("completed above").into_data()?;
@@ -313,6 +330,7 @@ impl SortedRows {
     /// The file in an anonymous temporary file in [`EncodeOptions::spill_dir`],
     /// positioned at its start: the stream itself when it holds every row.
     pub(crate) fn finish_to_file(mut self, format: FileFormat) -> Result<File, EncodeError> {
+        self.check()?;
         if self.complete_stream()? {
             return self.stream.take().expect("completed above").into_data();
         }
@@ -322,6 +340,7 @@ impl SortedRows {
 
     /// The file as chunks; rows held in memory in order are handed over uncopied.
     pub(crate) fn finish_to_chunks(mut self, format: FileFormat) -> Result<Vec<Bytes>, EncodeError> {
+        self.check()?;
         if self.stream.is_none() && self.runs.is_empty() && self.in_order && !self.reordered {
             let mut out = ChunkWriter::default();
             out.push_chunk(std::mem::take(&mut self.header).into());
@@ -341,6 +360,7 @@ impl SortedRows {
         mut self,
         mut sink: impl FnMut(&[u8]) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
+        self.check()?;
         if self.stream.is_none() && self.runs.is_empty() {
             self.sort();
             return self.index.iter().try_for_each(|r| sink(self.row(r)));
@@ -445,6 +465,20 @@ mod tests {
         assert!(!rows.runs.is_empty());
         let bytes = rows.write_to(FileFormat::Json, Vec::new()).unwrap();
         assert_eq!(String::from_utf8(bytes).unwrap(), expected("h\n", &input));
+    }
+
+    #[test]
+    fn after_a_failed_write_the_rows_are_refused() {
+        let options = EncodeOptions::default().with_spill_dir("/nonexistent/cdp-spill");
+        let mut rows = SortedRows::new(options, Vec::new());
+        rows.stream_bytes = 4;
+        let first = rows.push(1, |out| out.extend_from_slice(b"12345"));
+        assert!(matches!(first, Err(EncodeError::Spill { .. })), "{first:?}");
+        // The row that could not be written is not dropped silently: nothing more
+        // is taken, and the file cannot be finished.
+        assert!(rows.push(2, |out| out.push(b'x')).is_err());
+        let err = rows.write_to(FileFormat::Json, Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("earlier write"), "{err}");
     }
 
     proptest! {
