@@ -1,6 +1,7 @@
 //! [`Timestamp`]: an instant in UTC with microsecond precision, parsed from and
 //! written as RFC 3339.
 
+use std::cell::Cell;
 use std::fmt;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -277,12 +278,28 @@ fn expect(b: &[u8], at: usize, what: &[u8]) -> Result<(), TimestampError> {
     }
 }
 
+thread_local! {
+    /// The last valid date parsed (`YYYY-MM-DD`) and its day number: the calls of a
+    /// stream share a few dates, so most timestamps skip the calendar arithmetic.
+    static LAST_DATE: Cell<([u8; 10], i64)> = const { Cell::new(([0; 10], 0)) };
+}
+
 fn parse(b: &[u8]) -> Result<Timestamp, TimestampError> {
-    let year = digits(b, 0, 4)?;
-    expect(b, 4, b"-")?;
-    let month = digits(b, 5, 2)?;
-    expect(b, 7, b"-")?;
-    let day = digits(b, 8, 2)?;
+    let date: Option<[u8; 10]> = b.get(..10).and_then(|d| d.try_into().ok());
+    let cached = date.and_then(|d| {
+        let (last, days) = LAST_DATE.with(Cell::get);
+        (last == d).then_some(days)
+    });
+    let (year, month, day) = match cached {
+        Some(_) => (0, 1, 1),
+        None => {
+            let year = digits(b, 0, 4)?;
+            expect(b, 4, b"-")?;
+            let month = digits(b, 5, 2)?;
+            expect(b, 7, b"-")?;
+            (year, month, digits(b, 8, 2)?)
+        }
+    };
     expect(b, 10, b"Tt ")?;
     let hour = digits(b, 11, 2)?;
     expect(b, 13, b":")?;
@@ -323,8 +340,8 @@ fn parse(b: &[u8]) -> Result<Timestamp, TimestampError> {
         _ => return Err(TimestampError::Shape),
     };
     let checks = [
-        ("month", (1..=12).contains(&month)),
-        ("day", day >= 1 && month <= 12 && day <= days_in_month(year, month)),
+        ("month", cached.is_some() || (1..=12).contains(&month)),
+        ("day", cached.is_some() || (day >= 1 && month <= 12 && day <= days_in_month(year, month))),
         ("hour", hour <= 23),
         ("minute", minute <= 59),
         ("second", second <= 60),
@@ -332,13 +349,51 @@ fn parse(b: &[u8]) -> Result<Timestamp, TimestampError> {
     if let Some((part, _)) = checks.iter().find(|(_, ok)| !ok) {
         return Err(TimestampError::OutOfRange { part });
     }
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    let days = match (cached, date) {
+        (Some(days), _) => days,
+        (None, date) => {
+            let days = days_from_civil(year, month, day);
+            if let Some(date) = date {
+                LAST_DATE.with(|last| last.set((date, days)));
+            }
+            days
+        }
+    };
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
     Timestamp::from_micros(secs * MICROS_PER_SEC + micros).ok_or(TimestampError::Year)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_date_cache_never_changes_a_result() {
+        let cases: [&'static str; 10] = [
+            "2026-11-22T10:00:00Z",
+            "2026-11-22T25:00:00Z",
+            "2026-11-22T10:60:00Z",
+            "2026-11-22X10:00:00Z",
+            "2026-11-22T10:00:00",
+            "2026-11-22",
+            "2026-02-30T10:00:00Z",
+            "2026-02-28T10:00:00+01:00",
+            "2026-13-01T00:00:00Z",
+            "2024-02-29T23:59:59.999999Z",
+        ];
+        // What each gives with nothing cached (each in a thread of its own)...
+        let fresh: Vec<_> = cases
+            .iter()
+            .map(|&c| std::thread::spawn(move || Timestamp::parse_rfc3339(c)).join().unwrap())
+            .collect();
+        // ...and after every other case, in any order, filled the cache.
+        for primer in cases {
+            for (case, want) in cases.iter().zip(&fresh) {
+                let _ = Timestamp::parse_rfc3339(primer);
+                assert_eq!(&Timestamp::parse_rfc3339(case), want, "{case} after {primer}");
+            }
+        }
+    }
 
     #[test]
     fn parses_and_formats_utc_with_millis_or_micros() {

@@ -151,13 +151,25 @@ enum Slot {
 }
 
 fn slot(key: &str) -> Slot {
+    // Indices into SCALAR_FIELDS and TYPED_FIELDS (checked by a test).
     match key {
+        "type" => Slot::Scalar(0),
+        "messageId" => Slot::Scalar(1),
+        "userId" => Slot::Scalar(2),
+        "anonymousId" => Slot::Scalar(3),
+        "timestamp" => Slot::Scalar(4),
+        "originalTimestamp" => Slot::Scalar(5),
+        "sentAt" => Slot::Scalar(6),
+        "receivedAt" => Slot::Scalar(7),
         "context" => Slot::Context,
         "integrations" => Slot::Integrations,
-        other => match SCALAR_FIELDS.iter().position(|f| *f == other) {
-            Some(i) => Slot::Scalar(i),
-            None => TYPED_FIELDS.iter().position(|f| *f == other).map_or(Slot::Extra, Slot::Typed),
-        },
+        "event" => Slot::Typed(EVENT),
+        "name" => Slot::Typed(NAME),
+        "groupId" => Slot::Typed(GROUP_ID),
+        "previousId" => Slot::Typed(PREVIOUS_ID),
+        "traits" => Slot::Typed(TRAITS),
+        "properties" => Slot::Typed(PROPERTIES),
+        _ => Slot::Extra,
     }
 }
 
@@ -652,5 +664,25 @@ impl<'de> Deserialize<'de> for Call {
     /// Reads the wire form as [`Call::parse_json`] does (errors become serde errors).
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Loose::deserialize(d)?.into_call().map_err(de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_key_has_the_slot_of_its_table() {
+        for (i, key) in SCALAR_FIELDS.iter().enumerate() {
+            assert!(matches!(slot(key), Slot::Scalar(j) if j == i), "{key}");
+        }
+        for (i, key) in TYPED_FIELDS.iter().enumerate() {
+            assert!(matches!(slot(key), Slot::Typed(j) if j == i), "{key}");
+        }
+        assert!(matches!(slot("context"), Slot::Context));
+        assert!(matches!(slot("integrations"), Slot::Integrations));
+        for other in ["", "Type", "user_id", "contexts", "extra"] {
+            assert!(matches!(slot(other), Slot::Extra), "{other}");
+        }
     }
 }
