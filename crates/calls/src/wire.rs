@@ -116,7 +116,8 @@ fn scalar_from_raw(raw: Cow<'_, str>) -> Scalar<'_> {
 /// scanner and serde) fill one, and [`Loose::into_call`] checks it.
 #[derive(Default)]
 struct Loose<'a> {
-    /// The scalar fields every call may have, indexed like [`SCALAR_FIELDS`].
+    /// The scalar fields every call may have: `type`, `messageId`, `userId`,
+    /// `anonymousId`, `timestamp`, `originalTimestamp`, `sentAt`, `receivedAt`.
     scalars: [Option<Scalar<'a>>; 8],
     /// Compact raw JSON of `context`.
     context: Option<Cow<'a, str>>,
@@ -128,7 +129,9 @@ struct Loose<'a> {
     extra: BTreeMap<Cow<'a, str>, Cow<'a, str>>,
 }
 
-/// Wire names of the scalar fields every call may have.
+/// Wire names of the scalar fields every call may have, by their index in
+/// [`Loose::scalars`] ([`slot`] maps them; a test checks that it agrees).
+#[cfg(test)]
 const SCALAR_FIELDS: [&str; 8] =
     ["type", "messageId", "userId", "anonymousId", "timestamp", "originalTimestamp", "sentAt", "receivedAt"];
 
