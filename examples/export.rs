@@ -15,10 +15,13 @@
 //! written, 2 when some lines were rejected (the files are still written), 1 on any
 //! other error.
 //!
-//! The input file is the durable copy, so by default the writer keeps the run in
-//! memory; `--spool DIR` spools it like the collector does. Local files are synced
-//! to disk before they get their names; `--no-fsync` skips that (for benchmarks
-//! against tools that do not sync).
+//! The input file is the durable copy, so by default the writer keeps no spool;
+//! `--spool DIR` spools the calls like the collector does. Either way rows are
+//! written as they come into anonymous temporary files in the bucket directory
+//! (or the system temporary directory for an object store), which get their names
+//! when the sync is published: memory stays at a few tens of MB whatever the input.
+//! Local files are synced to disk before they get their names; `--no-fsync` skips
+//! that (for benchmarks against tools that do not sync).
 
 /// mimalloc keeps freed memory mapped for reuse, which spares the page faults of
 /// glibc's malloc giving large buffers back and taking them again per batch.
