@@ -69,7 +69,8 @@
 //! - A file is synced early when adding a batch would take it past
 //!   `max_file_bytes`, so files stay under the limit unless one batch alone is
 //!   larger. (The size of a batch is known from its spool record.)
-//! - Without a spool directory the open window lives in memory only: for converting
+//! - Without a spool directory the open window lives only in its encoders (their
+//!   buffers and anonymous temporary files), so a crash loses it: for converting
 //!   input that is itself durable (the `export` example). The size check then
 //!   happens after each batch, so a file can pass the limit by one batch.
 //! - With an empty spool, the next position is one past the highest found by

@@ -51,8 +51,9 @@ pub struct WriterConfig {
     /// A sync happens early when a file of the window would grow past this many
     /// bytes ([`Encode::encoded_bytes`]). Default: 256 MiB.
     pub max_file_bytes: u64,
-    /// The spool directory. `None` keeps the open window in memory only: a crash
-    /// loses it. That suits converting a file that is itself the durable copy.
+    /// The spool directory. `None` keeps the open window only in its encoders
+    /// (buffers and anonymous temporary files): a crash loses it. That suits
+    /// converting a file that is itself the durable copy.
     pub spool_dir: Option<PathBuf>,
     /// When the spool is forced to disk. Default: at most once per second.
     pub durability: Durability,
@@ -646,7 +647,8 @@ impl BucketWriter {
 
     /// Publishes the oldest sealed sync, one file at a time: each file is encoded
     /// (on the blocking pool) and put before the next is encoded, so that at most one
-    /// finished file is in memory.
+    /// finished file is in memory (none for a local directory, whose files are
+    /// linked from disk).
     async fn publish_front(&mut self) -> Result<SyncReport, BucketError> {
         let format = self.config.format;
         let encode_options = self.config.encode.clone();
