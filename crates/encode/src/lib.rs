@@ -396,7 +396,12 @@ macro_rules! encode_text {
         }
 
         fn finish<W: std::io::Write + Send>(self, out: W) -> Result<W, crate::EncodeError> {
-            self.pending.rows.write_to($format, out)
+            use std::io::Write;
+            let fail = |e: std::io::Error| crate::EncodeError::write($format, e);
+            let mut out =
+                self.pending.rows.write_to($format, std::io::BufWriter::with_capacity(256 << 10, out))?;
+            out.flush().map_err(fail)?;
+            out.into_inner().map_err(|e| fail(e.into_error()))
         }
 
         fn finish_to_file(self) -> Result<std::fs::File, crate::EncodeError> {
