@@ -281,13 +281,13 @@ fn expect(b: &[u8], at: usize, what: &[u8]) -> Result<(), TimestampError> {
 thread_local! {
     /// The last valid date parsed (`YYYY-MM-DD`) and its day number: the calls of a
     /// stream share a few dates, so most timestamps skip the calendar arithmetic.
-    static LAST_DATE: Cell<([u8; 10], i64)> = const { Cell::new(([0; 10], 0)) };
+    static LAST_DATE: Cell<Option<([u8; 10], i64)>> = const { Cell::new(None) };
 }
 
 fn parse(b: &[u8]) -> Result<Timestamp, TimestampError> {
     let date: Option<[u8; 10]> = b.get(..10).and_then(|d| d.try_into().ok());
     let cached = date.and_then(|d| {
-        let (last, days) = LAST_DATE.with(Cell::get);
+        let (last, days) = LAST_DATE.with(Cell::get)?;
         (last == d).then_some(days)
     });
     let (year, month, day) = match cached {
@@ -354,7 +354,7 @@ fn parse(b: &[u8]) -> Result<Timestamp, TimestampError> {
         (None, date) => {
             let days = days_from_civil(year, month, day);
             if let Some(date) = date {
-                LAST_DATE.with(|last| last.set((date, days)));
+                LAST_DATE.with(|last| last.set(Some((date, days))));
             }
             days
         }
@@ -369,7 +369,8 @@ mod tests {
 
     #[test]
     fn the_date_cache_never_changes_a_result() {
-        let cases: [&'static str; 10] = [
+        let cases: [&'static str; 11] = [
+            "\0\0\0\0\0\0\0\0\0\0T10:00:00Z",
             "2026-11-22T10:00:00Z",
             "2026-11-22T25:00:00Z",
             "2026-11-22T10:60:00Z",
@@ -386,6 +387,7 @@ mod tests {
             .iter()
             .map(|&c| std::thread::spawn(move || Timestamp::parse_rfc3339(c)).join().unwrap())
             .collect();
+        assert_eq!(fresh[0], Err(TimestampError::Shape), "no date is cached before the first");
         // ...and after every other case, in any order, filled the cache.
         for primer in cases {
             for (case, want) in cases.iter().zip(&fresh) {
