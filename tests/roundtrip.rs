@@ -1086,6 +1086,35 @@ fn spilled_and_merged_runs_give_the_same_output() {
 }
 
 #[test]
+fn text_rows_streamed_into_the_file_then_out_of_order_give_the_sorted_file() {
+    // Megabytes of rows in order (written through to the file as they come), then a
+    // tail out of order (merged with what was streamed), through every way out.
+    let sorted: Vec<Call> = file_order(&many_calls(20_000)).into_iter().cloned().collect();
+    let mut calls = sorted.clone();
+    let late = calls.split_off(19_000);
+    calls.extend(late.into_iter().rev());
+    for format in [FileFormat::Json, FileFormat::Csv] {
+        let what = format!("{format}");
+        let bytes = encode(format, CallType::Identify, &calls);
+        assert!(bytes.len() > 3 << 19, "{what}: {} bytes, more than the megabyte buffered", bytes.len());
+        assert!(bytes == encode(format, CallType::Identify, &sorted), "{what}: same bytes as sorted input");
+        assert_rows_eq(&read(format, CallType::Identify, &bytes), &expected_for(format, &calls), &what);
+        for input in [&sorted, &calls] {
+            let mut encoder = FileEncoder::new(format, CallType::Identify, EncodeOptions::default());
+            input.iter().for_each(|c| encoder.write(c).expect("write"));
+            let mut file = encoder.finish_to_file().expect("finish to a file");
+            let mut from_file = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut from_file).expect("read back");
+            assert!(from_file == bytes, "{what}: finish_to_file gives the same bytes");
+            let mut encoder = FileEncoder::new(format, CallType::Identify, EncodeOptions::default());
+            input.iter().for_each(|c| encoder.write(c).expect("write"));
+            let chunks = encoder.finish_to_chunks().expect("finish to chunks");
+            assert!(chunks.concat() == bytes, "{what}: finish_to_chunks gives the same bytes");
+        }
+    }
+}
+
+#[test]
 fn parquet_switches_from_streaming_to_sorting_after_spilling() {
     // In order for more than one Arrow batch and past the in-memory spool limit,
     // then out of order: the encoder reads back what it streamed and sorts.
