@@ -410,10 +410,7 @@ impl Spool {
 impl Write for Spool {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.file.is_none() && self.memory_len + buf.len() > self.limit {
-            let file = match &self.spill_dir {
-                Some(dir) => tempfile::tempfile_in(dir)?,
-                None => tempfile::tempfile()?,
-            };
+            let file = crate::rows::temp_file_in(self.spill_dir.as_deref())?;
             let mut file = BufWriter::with_capacity(1 << 20, file);
             for chunk in std::mem::take(&mut self.memory).into_chunks() {
                 file.write_all(&chunk)?;

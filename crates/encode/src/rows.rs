@@ -92,11 +92,15 @@ fn spill_err(source: io::Error) -> EncodeError {
 
 /// An anonymous temporary file in [`EncodeOptions::spill_dir`].
 pub(crate) fn temp_file(options: &EncodeOptions) -> Result<File, EncodeError> {
-    match &options.spill_dir {
+    temp_file_in(options.spill_dir.as_deref()).map_err(spill_err)
+}
+
+/// An anonymous temporary file in `dir`, or the system temporary directory.
+pub(crate) fn temp_file_in(dir: Option<&std::path::Path>) -> io::Result<File> {
+    match dir {
         Some(dir) => tempfile::tempfile_in(dir),
         None => tempfile::tempfile(),
     }
-    .map_err(spill_err)
 }
 
 /// The file under a buffered writer, flushed and positioned at its start.
