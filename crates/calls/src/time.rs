@@ -8,8 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Microseconds in one second.
 const MICROS_PER_SEC: i64 = 1_000_000;
-/// Microseconds in one day.
-const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SEC;
+/// Seconds in one day.
+const SECS_PER_DAY: i64 = 86_400;
 /// `0000-01-01T00:00:00Z` in microseconds since the Unix epoch.
 const MIN_MICROS: i64 = -62_167_219_200 * MICROS_PER_SEC;
 /// `9999-12-31T23:59:59.999999Z` in microseconds since the Unix epoch.
@@ -140,31 +140,55 @@ impl Timestamp {
 
     /// Writes the RFC 3339 UTC text into `buf` and returns its length.
     fn write_rfc3339(self, buf: &mut [u8; 27]) -> usize {
-        let days = self.0.div_euclid(MICROS_PER_DAY);
-        let in_day = self.0.rem_euclid(MICROS_PER_DAY);
-        let (year, month, day) = civil_from_days(days);
-        // Within a day and within the years 0000-9999, every part fits a u32.
-        let secs = (in_day / MICROS_PER_SEC) as u32;
-        let micros = (in_day % MICROS_PER_SEC) as u32;
-        let (year, month, day) = (year as u32, month as u32, day as u32);
-        *buf = *b"0000-00-00T00:00:00.000000Z";
-        let mut put2 = |at: usize, v: u32| buf[at..at + 2].copy_from_slice(&DIGIT_PAIRS[v as usize]);
-        put2(0, year / 100);
-        put2(2, year % 100);
-        put2(5, month);
-        put2(8, day);
-        put2(11, secs / 3600);
-        put2(14, secs / 60 % 60);
-        put2(17, secs % 60);
+        let secs = self.0.div_euclid(MICROS_PER_SEC);
+        // Within a second every part fits a u32.
+        let micros = self.0.rem_euclid(MICROS_PER_SEC) as u32;
+        let (last, text) = LAST_SECOND.with(Cell::get);
+        let head = if last == secs {
+            text
+        } else {
+            let text = format_second(secs);
+            LAST_SECOND.with(|c| c.set((secs, text)));
+            text
+        };
+        buf[..19].copy_from_slice(&head);
+        buf[19..].copy_from_slice(b".000000Z");
         let (millis, sub) = (micros / 1000, micros % 1000);
-        put2(20, millis / 10);
-        put2(23, sub / 10);
+        buf[20..22].copy_from_slice(&DIGIT_PAIRS[(millis / 10) as usize]);
         buf[22] = b'0' + (millis % 10) as u8;
+        buf[23..25].copy_from_slice(&DIGIT_PAIRS[(sub / 10) as usize]);
         buf[25] = b'0' + (sub % 10) as u8;
         let len = if sub == 0 { 23 } else { 26 };
         buf[len] = b'Z';
         len + 1
     }
+}
+
+thread_local! {
+    /// The last second formatted (seconds since the epoch) and its text
+    /// (`YYYY-MM-DDTHH:MM:SS`): the timestamps of a row, and of the rows around
+    /// it, mostly share their second, so most skip the calendar arithmetic. No
+    /// timestamp lies in second `i64::MIN`, so the first one always misses.
+    static LAST_SECOND: Cell<(i64, [u8; 19])> = const { Cell::new((i64::MIN, [0; 19])) };
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a second since the epoch within the years 0000-9999.
+fn format_second(secs: i64) -> [u8; 19] {
+    let days = secs.div_euclid(SECS_PER_DAY);
+    // Within a day and within the years 0000-9999, every part fits a u32.
+    let in_day = secs.rem_euclid(SECS_PER_DAY) as u32;
+    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = (year as u32, month as u32, day as u32);
+    let mut text = *b"0000-00-00T00:00:00";
+    let mut put2 = |at: usize, v: u32| text[at..at + 2].copy_from_slice(&DIGIT_PAIRS[v as usize]);
+    put2(0, year / 100);
+    put2(2, year % 100);
+    put2(5, month);
+    put2(8, day);
+    put2(11, in_day / 3600);
+    put2(14, in_day / 60 % 60);
+    put2(17, in_day % 60);
+    text
 }
 
 /// `"00"` to `"99"`.
@@ -359,7 +383,7 @@ fn parse(b: &[u8]) -> Result<Timestamp, TimestampError> {
             days
         }
     };
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    let secs = days * SECS_PER_DAY + hour * 3600 + minute * 60 + second - offset_secs;
     Timestamp::from_micros(secs * MICROS_PER_SEC + micros).ok_or(TimestampError::Year)
 }
 
@@ -393,6 +417,45 @@ mod tests {
             for (case, want) in cases.iter().zip(&fresh) {
                 let _ = Timestamp::parse_rfc3339(primer);
                 assert_eq!(&Timestamp::parse_rfc3339(case), want, "{case} after {primer}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_second_cache_never_changes_a_result() {
+        let seconds = [
+            MIN_MICROS / MICROS_PER_SEC,
+            -1,
+            0,
+            1,
+            951_782_399, // 2000-02-28T23:59:59
+            951_782_400,
+            1_795_341_600, // 2026-11-22T10:00:00
+            1_795_341_601,
+            MAX_MICROS / MICROS_PER_SEC,
+        ];
+        let fractions = [0, 1, 999, 1_000, 500_000, 999_999];
+        let cases: Vec<Timestamp> = seconds
+            .iter()
+            .flat_map(|s| {
+                fractions.iter().map(move |f| Timestamp::from_micros(s * MICROS_PER_SEC + f).unwrap())
+            })
+            .collect();
+        // Each formatted with nothing cached (in a thread of its own), checked by chrono...
+        let fresh: Vec<String> =
+            cases.iter().map(|&t| std::thread::spawn(move || t.to_string()).join().unwrap()).collect();
+        for (t, text) in cases.iter().zip(&fresh) {
+            let micros = t.as_micros();
+            let want = chrono::DateTime::from_timestamp_micros(micros).unwrap();
+            let digits = if micros.rem_euclid(1_000) == 0 { 3 } else { 6 };
+            let format = if digits == 3 { "%Y-%m-%dT%H:%M:%S%.3fZ" } else { "%Y-%m-%dT%H:%M:%S%.6fZ" };
+            assert_eq!(text, &want.format(format).to_string());
+        }
+        // ...and after every other case filled the cache.
+        for primer in &cases {
+            for (case, want) in cases.iter().zip(&fresh) {
+                let _ = primer.to_string();
+                assert_eq!(&case.to_string(), want, "{case:?} after {primer:?}");
             }
         }
     }
