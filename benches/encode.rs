@@ -27,8 +27,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-/// Reads every call and encodes one file per call type; returns the bytes written.
-fn export(input: &[u8], format: FileFormat) -> usize {
+/// Reads every call into one encoder per call type.
+fn encoders(input: &[u8], format: FileFormat) -> BTreeMap<CallType, FileEncoder> {
     let received_at = Timestamp::UNIX_EPOCH;
     let mut encoders: BTreeMap<CallType, FileEncoder> = BTreeMap::new();
     for call in CallReader::with_received_at(input, received_at) {
@@ -39,7 +39,12 @@ fn export(input: &[u8], format: FileFormat) -> usize {
             .write(&call)
             .expect("encoding to memory");
     }
-    encoders.into_values().map(|e| e.finish_to_vec().expect("finishing to memory").len()).sum()
+    encoders
+}
+
+/// Reads every call and encodes one file per call type; returns the bytes written.
+fn export(input: &[u8], format: FileFormat) -> usize {
+    encoders(input, format).into_values().map(|e| e.finish_to_vec().expect("finishing to memory").len()).sum()
 }
 
 fn bench(c: &mut Criterion) {
@@ -72,19 +77,7 @@ fn validate_only(input: &[u8]) -> usize {
 
 /// The export's Parquet files as Arrow batches of 1,024 rows, with their schemas.
 fn parquet_batches(input: &[u8]) -> Vec<(arrow_schema::SchemaRef, Vec<arrow_array::RecordBatch>)> {
-    let received_at = Timestamp::UNIX_EPOCH;
-    let mut encoders: BTreeMap<CallType, FileEncoder> = BTreeMap::new();
-    for call in CallReader::with_received_at(input, received_at) {
-        let call = call.expect("the generator writes valid calls");
-        encoders
-            .entry(call.call_type())
-            .or_insert_with(|| {
-                FileEncoder::new(FileFormat::Parquet, call.call_type(), EncodeOptions::default())
-            })
-            .write(&call)
-            .expect("encoding to memory");
-    }
-    encoders
+    encoders(input, FileFormat::Parquet)
         .into_values()
         .map(|encoder| {
             let file = encoder.finish_to_file().expect("finishing to a temporary file");
