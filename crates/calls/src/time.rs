@@ -152,7 +152,7 @@ impl Timestamp {
             text
         };
         buf[..19].copy_from_slice(&head);
-        buf[19..].copy_from_slice(b".000000Z");
+        buf[19] = b'.';
         let (millis, sub) = (micros / 1000, micros % 1000);
         buf[20..22].copy_from_slice(&DIGIT_PAIRS[(millis / 10) as usize]);
         buf[22] = b'0' + (millis % 10) as u8;
