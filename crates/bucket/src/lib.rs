@@ -92,5 +92,5 @@ pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::error::BucketError;
 pub use crate::name::{Id, InvalidId, ObjectName, Position};
 pub use crate::report::{FileReport, Published, SyncReport, Window};
-pub use crate::spool::{Durability, SpoolRepair};
+pub use crate::spool::{Durability, SpoolRepair, SpoolUsage};
 pub use crate::writer::{Appended, BucketWriter, Recovery, WriterConfig};

@@ -194,13 +194,21 @@ impl Spool {
             }
         };
         self.next_seq += 1;
-        Ok(Segment { file, path, len: bytes.len() as u64, unsynced: false, last_sync: Instant::now() })
+        let len = bytes.len() as u64;
+        Ok(Segment { file, path, len, records: 1, unsynced: false, last_sync: Instant::now() })
     }
 
     /// Reopens a recovered segment for appending, at its (repaired) length.
-    pub(crate) fn reopen_segment(&self, path: &Path, len: u64) -> Result<Segment, BucketError> {
+    pub(crate) fn reopen_segment(&self, path: &Path, usage: SpoolUsage) -> Result<Segment, BucketError> {
         let file = OpenOptions::new().append(true).open(path).map_err(spool_err(path))?;
-        Ok(Segment { file, path: path.to_owned(), len, unsynced: false, last_sync: Instant::now() })
+        Ok(Segment {
+            file,
+            path: path.to_owned(),
+            len: usage.bytes,
+            records: usage.records,
+            unsynced: false,
+            last_sync: Instant::now(),
+        })
     }
 }
 
@@ -255,12 +263,33 @@ impl BatchPayload {
     }
 }
 
+/// What part of the spool holds: bytes on disk, and records of calls (one per
+/// appended batch). See [`crate::BucketWriter::spool_usage`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpoolUsage {
+    /// Bytes of the segment files.
+    pub bytes: u64,
+    /// Records of calls in them (one per [`crate::BucketWriter::append`]).
+    pub records: u64,
+}
+
+impl std::ops::Add for SpoolUsage {
+    type Output = SpoolUsage;
+
+    fn add(self, other: SpoolUsage) -> SpoolUsage {
+        SpoolUsage { bytes: self.bytes + other.bytes, records: self.records + other.records }
+    }
+}
+
 /// The segment of the open window, appended to.
 #[derive(Debug)]
 pub(crate) struct Segment {
     file: File,
     path: PathBuf,
     len: u64,
+    /// Records of calls appended.
+    records: u64,
     unsynced: bool,
     last_sync: Instant,
 }
@@ -270,10 +299,16 @@ impl Segment {
         &self.path
     }
 
+    /// Its bytes and records of calls.
+    pub(crate) fn usage(&self) -> SpoolUsage {
+        SpoolUsage { bytes: self.len, records: self.records }
+    }
+
     /// Appends one batch. On failure the file is cut back to where it was, so that
     /// nothing of the batch stays.
     pub(crate) fn append_calls(&mut self, batch: &[u8], durability: Durability) -> Result<(), BucketError> {
         self.append(KIND_CALLS, batch)?;
+        self.records += 1;
         self.unsynced = true;
         match durability {
             Durability::EveryAppend => self.sync(),

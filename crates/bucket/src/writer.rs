@@ -11,7 +11,7 @@ use cdp_calls::{Call, CallType, Timestamp};
 use cdp_encode::{Encode, EncodeOptions, FileEncoder, FileFormat};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
-use crate::spool::{BatchPayload, Record, Segment, SegmentReader, Spool};
+use crate::spool::{BatchPayload, Record, Segment, SegmentReader, Spool, SpoolUsage};
 use crate::{
     Bucket, BucketError, Clock, Durability, FileReport, Id, ObjectName, Position, Published, SpoolRepair,
     SyncReport, Window,
@@ -186,6 +186,8 @@ struct Sealed {
     window: Window,
     /// The spool file, deleted once everything is published.
     segment: Option<PathBuf>,
+    /// What the spool file holds (nothing without one).
+    usage: SpoolUsage,
     /// The encoders of the files not published yet. `None` after an attempt that
     /// failed (or was dropped half-way) when the spool has the calls: they are
     /// encoded again from it, so that an outage holds no memory.
@@ -204,14 +206,16 @@ impl Sealed {
     fn new(
         position: Position,
         window: Window,
-        segment: Option<PathBuf>,
+        segment: Option<(PathBuf, SpoolUsage)>,
         encoders: BTreeMap<CallType, FileEncoder>,
         recovered: bool,
     ) -> Sealed {
+        let (segment, usage) = segment.map_or((None, SpoolUsage::default()), |(p, u)| (Some(p), u));
         Sealed {
             position,
             window,
             segment,
+            usage,
             encoders: Some(encoders),
             kept: BTreeMap::new(),
             in_flight: false,
@@ -330,6 +334,7 @@ impl BucketWriter {
         let count = segments.len();
         for (i, path) in segments.into_iter().enumerate() {
             let replay = writer.replay(&path)?;
+            let usage = replay.usage();
             recovery.repairs.extend(replay.repair);
             if replay.calls == 0 {
                 std::fs::remove_file(&path)
@@ -345,19 +350,19 @@ impl BucketWriter {
                     writer.unpublished.push_back(Sealed::new(
                         position,
                         window,
-                        Some(path),
+                        Some((path, usage)),
                         replay.files,
                         true,
                     ));
                 }
                 None if i + 1 == count => {
-                    let segment = spool.reopen_segment(&path, replay.len)?;
+                    let segment = spool.reopen_segment(&path, usage)?;
                     recovery.resumed_calls = replay.calls;
                     writer.bounds = window;
                     writer.open =
                         Some(OpenWindow { segment: Some(segment), files: replay.files, calls: replay.calls });
                 }
-                None => unsealed.push((spool.reopen_segment(&path, replay.len)?, window, replay.files)),
+                None => unsealed.push((spool.reopen_segment(&path, usage)?, window, replay.files)),
             }
         }
         // A crash between sealing a segment and recording its position leaves the
@@ -379,7 +384,7 @@ impl BucketWriter {
             segment.seal(position, window.end)?;
             writer.spool.as_ref().expect("segments come from a spool").set_last_position(position)?;
             writer.next_position = position.next();
-            let segment = Some(segment.path().to_owned());
+            let segment = Some((segment.path().to_owned(), segment.usage()));
             writer.unpublished.push_back(Sealed::new(position, window, segment, files, true));
         }
         recovery.republished = writer.publish_unpublished().await?;
@@ -428,17 +433,30 @@ impl BucketWriter {
         self.next_position
     }
 
+    /// What the spool holds now: the open window's segment and the sealed ones
+    /// not published yet (nothing without a spool).
+    pub fn spool_usage(&self) -> SpoolUsage {
+        let open =
+            self.open.as_ref().and_then(|w| w.segment.as_ref()).map(Segment::usage).unwrap_or_default();
+        self.unpublished.iter().fold(open, |sum, sealed| sum + sealed.usage)
+    }
+
     /// Accepts a batch of calls: fills in what they lack, validates them, and
     /// appends them to the spool and the open window's files. Returns once they are
     /// in the spool (and synced, per the durability). A batch with an invalid call
     /// is refused whole; so is one the spool cannot take.
+    ///
+    /// The fields are validated ([`Call::validate_fields`]), not the 32 KiB limit:
+    /// that applies where calls enter, as they were sent (the collector, the NDJSON
+    /// reader, row mapping), and the fields stamped on the way may take a call a
+    /// little past it.
     pub async fn append(&mut self, mut calls: Vec<Call>) -> Result<Appended, BucketError> {
         self.check_running()?;
         let now = self.clock.now();
         let mut published = self.roll(now).await?;
         for (index, call) in calls.iter_mut().enumerate() {
             call.fill_missing(now);
-            call.validate().map_err(|source| BucketError::InvalidCall { index, source })?;
+            call.validate_fields().map_err(|source| BucketError::InvalidCall { index, source })?;
         }
         if calls.is_empty() {
             return Ok(Appended { calls: 0, window: self.bounds, published });
@@ -617,7 +635,7 @@ impl BucketWriter {
         let open = self.open.take().expect("checked above");
         self.next_position = position.next();
         let window = Window { start: self.bounds.start, end };
-        let segment = open.segment.map(|s| s.path().to_owned());
+        let segment = open.segment.map(|s| (s.path().to_owned(), s.usage()));
         self.unpublished.push_back(Sealed::new(position, window, segment, open.files, false));
         Ok(())
     }
@@ -862,7 +880,15 @@ struct Replay {
     files: BTreeMap<CallType, FileEncoder>,
     calls: u64,
     len: u64,
+    /// Records of calls.
+    records: u64,
     repair: Option<SpoolRepair>,
+}
+
+impl Replay {
+    fn usage(&self) -> SpoolUsage {
+        SpoolUsage { bytes: self.len, records: self.records }
+    }
 }
 
 /// Reads a segment, cutting a torn tail, and encodes its calls in spool order,
@@ -879,12 +905,14 @@ fn replay_segment(
         files: BTreeMap::new(),
         calls: 0,
         len: 0,
+        records: 0,
         repair: None,
     };
     while let Some(record) = reader.next_record()? {
         match record {
             Record::Window { start, end } => replay.window = (start, end),
             Record::Calls(calls) => {
+                replay.records += 1;
                 for json in calls {
                     let corrupt = |reason: String| BucketError::SpoolCorrupt {
                         path: path.to_owned(),

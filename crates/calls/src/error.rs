@@ -95,3 +95,31 @@ pub enum CallError {
         limit: usize,
     },
 }
+
+impl CallError {
+    /// A short machine-readable name of the problem, stable across releases: what
+    /// an API answer's `code` and a metric's `reason` label carry.
+    ///
+    /// ```
+    /// use cdp_calls::{Call, CallError};
+    ///
+    /// let error = Call::parse_json(r#"{"type":"track","userId":"u1"}"#)?.validate().unwrap_err();
+    /// assert_eq!(error.code(), "missing_field");
+    /// # Ok::<(), CallError>(())
+    /// ```
+    pub fn code(&self) -> &'static str {
+        match self {
+            CallError::InvalidJson { .. } => "invalid_json",
+            CallError::NotAnObject { .. } => "not_an_object",
+            CallError::MissingType => "missing_type",
+            CallError::UnknownType { .. } => "unknown_type",
+            CallError::InvalidField { .. } => "invalid_field",
+            CallError::InvalidTimestamp { .. } => "invalid_timestamp",
+            CallError::MissingField { .. } => "missing_field",
+            CallError::MissingIdentity { .. } => "missing_identity",
+            CallError::SemanticEventField { .. } => "semantic_event_field",
+            CallError::MessageIdTooLong { .. } => "message_id_too_long",
+            CallError::TooLarge { .. } => "too_large",
+        }
+    }
+}

@@ -34,6 +34,34 @@ impl Call {
     /// # Ok::<(), CallError>(())
     /// ```
     pub fn validate(&self) -> Result<(), CallError> {
+        self.validate_fields()?;
+        // The bound does not look inside strings; most calls are far below the limit.
+        if self.compact_json_len_bound() > MAX_CALL_BYTES {
+            let bytes = self.compact_json_len();
+            if bytes > MAX_CALL_BYTES {
+                return Err(CallError::TooLarge { bytes, limit: MAX_CALL_BYTES });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks everything [`Call::validate`] checks but the size.
+    ///
+    /// For calls whose size was checked where they entered, before fields were
+    /// added to them: the collector measures each call as the client sent it, then
+    /// stamps `receivedAt` and merges a batch's `context`, which may take a call a
+    /// little past 32 KiB.
+    ///
+    /// ```
+    /// use cdp_calls::{Call, CallError, MAX_CALL_BYTES};
+    ///
+    /// let padding = "x".repeat(MAX_CALL_BYTES);
+    /// let call = Call::parse_json(&format!(r#"{{"type":"track","userId":"u1","event":"E","properties":{{"p":"{padding}"}}}}"#))?;
+    /// assert_eq!(call.validate_fields(), Ok(()));
+    /// assert!(matches!(call.validate(), Err(CallError::TooLarge { .. })));
+    /// # Ok::<(), CallError>(())
+    /// ```
+    pub fn validate_fields(&self) -> Result<(), CallError> {
         // No more bytes than the limit means no more characters: count only longer ids.
         if let Some(id) = self.message_id.as_ref().filter(|id| id.len() > MAX_MESSAGE_ID_CHARS) {
             let chars = id.chars().count();
@@ -68,13 +96,6 @@ impl Call {
                 event_name: self.event().unwrap_or_default().to_owned(),
                 field,
             });
-        }
-        // The bound does not look inside strings; most calls are far below the limit.
-        if self.compact_json_len_bound() > MAX_CALL_BYTES {
-            let bytes = self.compact_json_len();
-            if bytes > MAX_CALL_BYTES {
-                return Err(CallError::TooLarge { bytes, limit: MAX_CALL_BYTES });
-            }
         }
         Ok(())
     }

@@ -12,17 +12,20 @@
 //! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
+//! // Bind first: bad settings or a busy address are refused before anything is
+//! // created on disk.
+//! let collector = Collector::bind("127.0.0.1:0".parse()?, CollectorConfig::new(["my-write-key"])).await?;
+//! let url = format!("http://{}/v1/track", collector.local_addr());
+//!
 //! let clock: Arc<dyn Clock> = Arc::new(SystemClock);
 //! let config = WriterConfig::new(Id::new("web")?, Id::new("events")?, FileFormat::Parquet)
 //!     .with_spool_dir(dir.path().join("spool"));
 //! let bucket = Bucket::from_url(dir.path().join("bucket").to_str().unwrap())?; // or s3://…, gs://…, az://…
 //! let (writer, _recovery) = BucketWriter::open(bucket, config, clock.clone()).await?;
-//! let collector = Collector::bind("127.0.0.1:0".parse()?, CollectorConfig::new(["my-write-key"]), writer, clock).await?;
-//! let url = format!("http://{}/v1/track", collector.local_addr());
 //!
 //! // Serve until told to stop (a real server waits for SIGTERM or Ctrl-C).
 //! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-//! let server = tokio::spawn(collector.serve(async { stopped.await.unwrap_or(()) }));
+//! let server = tokio::spawn(collector.serve(writer, clock, async { stopped.await.unwrap_or(()) }));
 //!
 //! // Any Segment-compatible SDK can send to it; here, a plain HTTP client.
 //! # let _ = rustls::crypto::ring::default_provider().install_default();
@@ -33,6 +36,7 @@
 //!     .send()
 //!     .await?;
 //! assert_eq!(response.status(), 200);
+//! assert_eq!(response.text().await?, r#"{"success":true}"#);
 //!
 //! // Shutting down publishes the open window.
 //! stop.send(()).unwrap();
@@ -47,17 +51,52 @@
 //! - `POST /v1/batch` (also `/v1/import`): `{"batch": [...], "context"?,
 //!   "integrations"?, "sentAt"?}`; each item carries its `type`.
 //! - `GET /health`: `{"status":"ok"}`.
+//! - `GET /metrics`: the metrics below, in the Prometheus text format
+//!   (OpenMetrics when the scraper asks for it). Not authenticated: keep the
+//!   port where only your scraper and your SDKs reach it, or put a proxy in front.
 //!
 //! Requests authenticate with HTTP Basic, a write key as the user name (the
-//! password is not checked); keys are compared in constant time. A body may be
-//! gzip-encoded (`Content-Encoding: gzip`).
+//! password is not checked), or with `Authorization: Bearer <write key>` (as
+//! `customerio-cdp-analytics` sends for `pk_…` keys); keys are compared in
+//! constant time. A body may be gzip-encoded (`Content-Encoding: gzip`).
 //!
-//! Answers: `200 {}` once every call of the request is in the writer's spool;
-//! `400` for invalid JSON or an invalid call; `401` without a valid key; `413` for a
-//! body over 500 KB or a call over 32 KiB (both after decompression); `503` when
-//! the spool cannot take the calls. Errors are JSON,
-//! `{"error": {"code", "message", "index"}}`, `index` naming the call of a batch
-//! at fault. A request is taken whole or not at all.
+//! # Permissive and strict
+//! By default a request is taken **permissively**, as Segment's and Customer.io's
+//! hosted APIs do: each call that fails validation (a missing `event`, more than
+//! 32 KiB, a `messageId` over 100 characters, an unknown `type`, …) is dropped
+//! alone and the valid calls of the same batch are kept. The answer is
+//! `200 {"success":true}` once every valid call is in the spool, with
+//! `"errors": [{"index", "code", "message"}]` listing the calls dropped, if any.
+//! Every dropped call is counted (`cdp_collector_calls_rejected_total`), logged,
+//! and written with its reason to the rejected-calls file ([`RejectedConfig`]).
+//!
+//! With `X-Strict-Mode: 1` on the request, any invalid call refuses the whole
+//! request: `400` with every invalid call in `errors`, and nothing is kept.
+//!
+//! A call is measured as the client sent it: at most 32 KiB of compact JSON
+//! before the collector merges the batch's fields into it or stamps it. A body is
+//! at most 500 KB after gzip decoding.
+//!
+//! # Answers
+//! | status | when | `code` |
+//! |---|---|---|
+//! | 200 | the valid calls are in the spool | — (`{"success":true}`) |
+//! | 400 | unreadable body (not JSON, not gzip as it says, no `batch`), a body over 500 KB, or in strict mode an invalid call | `bad_request`, `too_large`, `invalid_calls` |
+//! | 401 | no valid write key | `unauthorized` |
+//! | 404 / 405 | no such endpoint / wrong method (with `Allow`) | `not_found`, `method_not_allowed` |
+//! | 408 | the body did not arrive within the body timeout (the connection is closed) | `timeout` |
+//! | 503 | the spool cannot take the calls; nothing of the request was kept | `unavailable` |
+//!
+//! Every error body is JSON with top-level `code` and `message` (what the SDKs
+//! read). A body over the limit gets `400`, not `413`: the SDKs retry a `413`,
+//! and a request that large fails every time.
+//!
+//! # Slow or hostile clients
+//! A client must send a request's headers within
+//! [`CollectorConfig::header_timeout`] (also the keep-alive idle time) and its body
+//! within [`CollectorConfig::body_timeout`], or its connection is closed; at most
+//! [`CollectorConfig::max_connections`] connections are served at once. A client
+//! trickling bytes holds one connection until its timeout and nothing else.
 //!
 //! # What happens to each call
 //! - A batch's `context` and `integrations` are merged into each item key by key
@@ -69,6 +108,19 @@
 //! - Calls of requests that arrive together are appended to the spool as one
 //!   record, with one `fsync` when the durability asks for one (group commit).
 //!
+//! # Metrics
+//! `cdp_collector_requests_total{route,status}`,
+//! `cdp_collector_request_duration_seconds{route}` (histogram),
+//! `cdp_collector_calls_accepted_total{type}`,
+//! `cdp_collector_calls_rejected_total{type,reason}` (`reason` is
+//! [`cdp_calls::CallError::code`]), `cdp_collector_rejected_calls_unwritten_total`,
+//! `cdp_collector_open_connections`, `cdp_collector_spool_bytes`,
+//! `cdp_collector_spool_records`, `cdp_collector_open_window_age_seconds`,
+//! `cdp_collector_last_publish_timestamp_seconds`,
+//! `cdp_collector_last_publish_duration_seconds`,
+//! `cdp_collector_positions_published_total`. `route` is one of the paths above or
+//! `other`, so that scanners cannot grow the series without bound.
+//!
 //! # Shutdown
 //! [`Collector::serve`] returns after its shutdown future completes: it stops
 //! accepting connections, lets requests in flight finish, and shuts the writer
@@ -77,12 +129,15 @@
 
 mod decode;
 mod error;
+mod metrics;
+mod rejected;
 mod server;
 
 use std::net::SocketAddr;
 
-pub use crate::decode::{Endpoint, MAX_BATCH_BYTES, decode, decompress};
-pub use crate::error::ApiError;
+pub use crate::decode::{Decoded, Endpoint, MAX_BATCH_BYTES, Rejected, compact_len, decode, decompress};
+pub use crate::error::{ApiError, CallFailure};
+pub use crate::rejected::{REJECTED_FILE, RejectedConfig};
 pub use crate::server::{Collector, CollectorConfig, Shutdown};
 
 /// Why the collector could not start or stop cleanly.
@@ -92,6 +147,14 @@ pub enum CollectorError {
     /// No write key is configured (or an empty one).
     #[error("at least one non-empty write key is required")]
     NoWriteKey,
+    /// A setting is out of range.
+    #[error("the setting {setting} {message}")]
+    Setting {
+        /// The setting's name.
+        setting: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The address cannot be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

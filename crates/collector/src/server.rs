@@ -3,34 +3,54 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
 use cdp_bucket::{BucketError, BucketWriter, Clock, SyncReport};
-use cdp_calls::Call;
+use cdp_calls::{Call, Timestamp};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{
+    ACCEPT, ALLOW, AUTHORIZATION, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue,
+    WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::decode::{Endpoint, MAX_BATCH_BYTES, decode, decompress};
-use crate::{ApiError, CollectorError};
+use crate::decode::{Decoded, Endpoint, MAX_BATCH_BYTES, decode, decompress};
+use crate::error::{CallFailure, success_json};
+use crate::metrics::Metrics;
+use crate::rejected::{RejectedConfig, RejectedLog};
+use crate::{ApiError, CollectorError, Rejected};
 
 /// The settings of a collector.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct CollectorConfig {
-    /// The write keys accepted (as the HTTP Basic user name). At least one.
+    /// The write keys accepted (as the HTTP Basic user name, or a Bearer token).
+    /// At least one, none empty.
     pub write_keys: Vec<String>,
     /// The most bytes of a body after decompression. Default: 500 KB.
     pub max_body_bytes: usize,
+    /// Where calls dropped from permissive requests are written. Default: the
+    /// writer's spool directory's `rejected` folder; without a spool, only logged.
+    pub rejected: Option<RejectedConfig>,
+    /// How long a client may take to send a request's headers, counted from
+    /// the connection's start or the end of its last answer (so it also closes
+    /// idle keep-alive connections). Default: 10 s.
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's body once its headers
+    /// are in. Default: 30 s.
+    pub body_timeout: Duration,
+    /// The most client connections open at once; more wait in the listen
+    /// backlog. Default: 1,024.
+    pub max_connections: usize,
     /// How often the writer's [`BucketWriter::tick`] runs (publishing ended
     /// windows, syncing the spool). Default: 1 second.
     pub tick: Duration,
@@ -43,6 +63,10 @@ impl std::fmt::Debug for CollectorConfig {
         f.debug_struct("CollectorConfig")
             .field("write_keys", &format_args!("[{} redacted]", self.write_keys.len()))
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("rejected", &self.rejected)
+            .field("header_timeout", &self.header_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_connections", &self.max_connections)
             .field("tick", &self.tick)
             .field("drain_timeout", &self.drain_timeout)
             .finish()
@@ -55,8 +79,34 @@ impl CollectorConfig {
         CollectorConfig {
             write_keys: write_keys.into_iter().map(Into::into).collect(),
             max_body_bytes: MAX_BATCH_BYTES,
+            rejected: None,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 1024,
             tick: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Checks the settings without touching anything: at least one write key and
+    /// none empty, and limits and timeouts above zero. [`Collector::bind`] checks
+    /// them too; call this first to refuse bad settings before creating a spool.
+    pub fn check(&self) -> Result<(), CollectorError> {
+        if self.write_keys.is_empty() || self.write_keys.iter().any(|k| k.trim().is_empty()) {
+            return Err(CollectorError::NoWriteKey);
+        }
+        let zero = [
+            ("max_body_bytes", self.max_body_bytes == 0),
+            ("max_connections", self.max_connections == 0),
+            ("header_timeout", self.header_timeout.is_zero()),
+            ("body_timeout", self.body_timeout.is_zero()),
+            ("tick", self.tick.is_zero()),
+        ];
+        match zero.iter().find(|(_, is_zero)| *is_zero) {
+            Some((setting, _)) => {
+                Err(CollectorError::Setting { setting, message: "must be above zero".into() })
+            }
+            None => Ok(()),
         }
     }
 }
@@ -74,25 +124,16 @@ pub struct Shutdown {
 pub struct Collector {
     listener: TcpListener,
     config: CollectorConfig,
-    writer: BucketWriter,
-    clock: Arc<dyn Clock>,
 }
 
 impl Collector {
-    /// Binds the listening socket. The writer is the one calls go to; `clock`
-    /// stamps `receivedAt` (use the writer's).
-    pub async fn bind(
-        addr: SocketAddr,
-        config: CollectorConfig,
-        writer: BucketWriter,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Collector, CollectorError> {
-        if config.write_keys.is_empty() || config.write_keys.iter().any(String::is_empty) {
-            return Err(CollectorError::NoWriteKey);
-        }
+    /// Checks the settings ([`CollectorConfig::check`]) and binds the listening
+    /// socket. Nothing else is opened or created.
+    pub async fn bind(addr: SocketAddr, config: CollectorConfig) -> Result<Collector, CollectorError> {
+        config.check()?;
         let listener =
             TcpListener::bind(addr).await.map_err(|source| CollectorError::Bind { addr, source })?;
-        Ok(Collector { listener, config, writer, clock })
+        Ok(Collector { listener, config })
     }
 
     /// The address it listens on (useful after binding port 0).
@@ -100,43 +141,63 @@ impl Collector {
         self.listener.local_addr().expect("a bound socket has an address")
     }
 
-    /// Serves until `shutdown` completes; then stops accepting, lets requests in
-    /// flight finish (up to the drain timeout), and shuts the writer down, which
-    /// publishes the open window.
-    pub async fn serve(self, shutdown: impl Future<Output = ()>) -> Result<Shutdown, CollectorError> {
-        let Collector { listener, config, writer, clock } = self;
+    /// Serves until `shutdown` completes, sending calls to `writer` and stamping
+    /// them with `clock` (use the writer's); then stops accepting, lets requests
+    /// in flight finish (up to the drain timeout), and shuts the writer down,
+    /// which publishes the open window.
+    pub async fn serve(
+        self,
+        writer: BucketWriter,
+        clock: Arc<dyn Clock>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Shutdown, CollectorError> {
+        let Collector { listener, mut config } = self;
+        if config.rejected.is_none() {
+            config.rejected =
+                writer.config().spool_dir.as_ref().map(|dir| RejectedConfig::new(dir.join("rejected")));
+        }
+        let metrics = Arc::new(Metrics::new());
         let (to_writer, from_handlers) = mpsc::channel::<Append>(1024);
-        let writer_task = tokio::spawn(writer_loop(writer, from_handlers, config.tick));
-        let state = Arc::new(State { config: config.clone(), clock, to_writer });
+        let writer_task =
+            tokio::spawn(writer_loop(writer, from_handlers, config.tick, clock.clone(), metrics.clone()));
+        let rejected = config.rejected.clone().map(|c| Arc::new(Mutex::new(RejectedLog::new(c))));
+        let state = Arc::new(State { config: config.clone(), clock, to_writer, metrics, rejected });
         let graceful = GracefulShutdown::new();
+        let permits = Arc::new(Semaphore::new(config.max_connections));
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new()).header_read_timeout(config.header_timeout);
         tokio::pin!(shutdown);
         loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, _) = match accepted {
-                        Ok(accepted) => accepted,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "accept failed");
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let state = state.clone();
-                    let service = hyper::service::service_fn(move |request| {
-                        let state = state.clone();
-                        async move { Ok::<_, Infallible>(handle(&state, request).await) }
-                    });
-                    let connection = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service);
-                    let connection = graceful.watch(connection);
-                    tokio::spawn(async move {
-                        if let Err(e) = connection.await {
-                            tracing::debug!(error = %e, "connection ended with an error");
-                        }
-                    });
-                }
+            let permit = tokio::select! {
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
                 () = &mut shutdown => break,
-            }
+            };
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let _ = stream.set_nodelay(true);
+            let service_state = state.clone();
+            let service = hyper::service::service_fn(move |request| {
+                let state = service_state.clone();
+                async move { Ok::<_, Infallible>(handle(&state, request).await) }
+            });
+            let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+            let metrics = state.metrics.clone();
+            metrics.connection_opened();
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                metrics.connection_closed();
+                drop(permit);
+            });
         }
         drop(listener);
         tracing::info!("shutting down: draining requests in flight");
@@ -154,6 +215,8 @@ struct State {
     config: CollectorConfig,
     clock: Arc<dyn Clock>,
     to_writer: mpsc::Sender<Append>,
+    metrics: Arc<Metrics>,
+    rejected: Option<Arc<Mutex<RejectedLog>>>,
 }
 
 /// Calls for the writer, and where to say how it went.
@@ -169,13 +232,16 @@ async fn writer_loop(
     mut writer: BucketWriter,
     mut requests: mpsc::Receiver<Append>,
     tick: Duration,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
 ) -> Result<Vec<SyncReport>, CollectorError> {
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     /// At most this many calls go into one group append.
     const GROUP_CALLS: usize = 20_000;
     loop {
-        tokio::select! {
+        let started = Instant::now();
+        let published = tokio::select! {
             request = requests.recv() => {
                 let Some(first) = request else { break };
                 let mut calls = first.calls;
@@ -190,67 +256,120 @@ async fn writer_loop(
                     }
                 }
                 let result = writer.append(calls).await;
-                let outcome = match &result {
-                    Ok(appended) => {
-                        for report in &appended.published {
-                            tracing::debug!(position = %report.position, "published during append");
-                        }
-                        Ok(())
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
+                let outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
                 for reply in replies {
                     let _ = reply.send(outcome.clone());
                 }
-                if let Err(e @ BucketError::PositionConflict { .. }) = result {
-                    tracing::error!(error = %e, "the bucket writer stopped");
+                match result {
+                    Ok(appended) => appended.published,
+                    Err(e @ BucketError::PositionConflict { .. }) => {
+                        tracing::error!(error = %e, "the bucket writer stopped");
+                        Vec::new()
+                    }
+                    Err(_) => Vec::new(),
                 }
             }
-            _ = ticker.tick() => {
-                if let Err(e) = writer.tick().await {
+            _ = ticker.tick() => match writer.tick().await {
+                Ok(published) => published,
+                Err(e) => {
                     if e.is_transient() {
                         tracing::warn!(error = %e, "publishing failed; will retry");
                     } else {
                         tracing::error!(error = %e, "the bucket writer failed");
                     }
+                    Vec::new()
                 }
             }
-        }
+        };
+        metrics.writer(&writer, clock.now(), &published, started.elapsed());
     }
     writer.shutdown().await.map_err(CollectorError::Writer)
 }
 
+/// The route label of a path: the endpoints by name, anything else `other`.
+fn route_label(path: &str) -> &'static str {
+    const ROUTES: [&str; 10] = [
+        "/v1/identify",
+        "/v1/track",
+        "/v1/page",
+        "/v1/screen",
+        "/v1/group",
+        "/v1/alias",
+        "/v1/batch",
+        "/v1/import",
+        "/health",
+        "/metrics",
+    ];
+    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    ROUTES.into_iter().find(|r| *r == path).unwrap_or("other")
+}
+
 async fn handle(state: &State, request: Request<Incoming>) -> Response<Full<Bytes>> {
-    match route(state, request).await {
+    let started = Instant::now();
+    let route = route_label(request.uri().path());
+    let response = match route_request(state, route, request).await {
         Ok(response) => response,
         Err(error) => {
             if error.status() >= 500 {
                 tracing::warn!(error = %error, "request refused");
             }
-            json_response(StatusCode::from_u16(error.status()).expect("a valid status"), error.to_json())
+            error_response(&error)
         }
-    }
+    };
+    state.metrics.request(route, response.status().as_u16(), started.elapsed());
+    response
 }
 
-async fn route(state: &State, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
-    let path = request.uri().path();
-    if path == "/health" {
-        if request.method() != Method::GET && request.method() != Method::HEAD {
-            return Err(ApiError::MethodNotAllowed { method: request.method().to_string() });
+async fn route_request(
+    state: &State,
+    route: &'static str,
+    request: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let read_only = |request: &Request<Incoming>| {
+        if request.method() == Method::GET || request.method() == Method::HEAD {
+            Ok(())
+        } else {
+            Err(ApiError::MethodNotAllowed { method: request.method().to_string(), allow: "GET, HEAD" })
         }
-        return Ok(json_response(StatusCode::OK, r#"{"status":"ok"}"#.into()));
+    };
+    match route {
+        "/health" => {
+            read_only(&request)?;
+            return Ok(response(StatusCode::OK, "application/json", r#"{"status":"ok"}"#.into()));
+        }
+        "/metrics" => {
+            read_only(&request)?;
+            let openmetrics = request
+                .headers()
+                .get(ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("application/openmetrics-text"));
+            let content_type = if openmetrics {
+                "application/openmetrics-text; version=1.0.0; charset=utf-8"
+            } else {
+                "text/plain; version=0.0.4; charset=utf-8"
+            };
+            return Ok(response(StatusCode::OK, content_type, state.metrics.encode()));
+        }
+        _ => {}
     }
+    let path = request.uri().path();
     let endpoint = Endpoint::from_path(path).ok_or_else(|| ApiError::NotFound { path: path.to_owned() })?;
     if request.method() != Method::POST {
-        return Err(ApiError::MethodNotAllowed { method: request.method().to_string() });
+        return Err(ApiError::MethodNotAllowed { method: request.method().to_string(), allow: "POST" });
     }
     authorize(&state.config.write_keys, request.headers().get(AUTHORIZATION))?;
+    let strict = request
+        .headers()
+        .get("x-strict-mode")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| matches!(v.trim(), "1" | "true"));
     let limit = state.config.max_body_bytes;
     if let Some(length) =
         request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
         && length > limit
     {
-        return Err(ApiError::TooLarge { what: "the body", bytes: length, limit, index: None });
+        return Err(ApiError::TooLarge { what: "the body", bytes: length, limit });
     }
     let gzip = match request.headers().get(CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim()) {
         None | Some("identity") => false,
@@ -258,67 +377,142 @@ async fn route(state: &State, request: Request<Incoming>) -> Result<Response<Ful
         Some(other) => {
             return Err(ApiError::BadRequest {
                 message: format!("unsupported Content-Encoding {other:?}: send gzip or nothing"),
-                index: None,
             });
         }
     };
-    let body = Limited::new(request.into_body(), limit).collect().await.map_err(|e| {
-        if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-            ApiError::TooLarge { what: "the body", bytes: limit + 1, limit, index: None }
-        } else {
-            ApiError::BadRequest { message: format!("reading the body failed: {e}"), index: None }
-        }
-    })?;
-    let body = body.to_bytes();
+    let timeout = state.config.body_timeout;
+    let body = tokio::time::timeout(timeout, Limited::new(request.into_body(), limit).collect())
+        .await
+        .map_err(|_| ApiError::Timeout { what: "body", seconds: timeout.as_secs() })?
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                ApiError::TooLarge { what: "the body", bytes: limit + 1, limit }
+            } else {
+                ApiError::BadRequest { message: format!("reading the body failed: {e}") }
+            }
+        })?
+        .to_bytes();
     let now = state.clock.now();
-    let calls = if gzip {
+    let Decoded { calls, rejected } = if gzip {
         decode(endpoint, &decompress(&body, true, limit)?, now)?
     } else {
         decode(endpoint, &body, now)?
     };
-    let (reply, answer) = oneshot::channel();
-    state
-        .to_writer
-        .send(Append { calls, reply })
-        .await
-        .map_err(|_| ApiError::Unavailable { message: "the writer has shut down".into() })?;
-    match answer.await {
-        Ok(Ok(())) => Ok(json_response(StatusCode::OK, "{}".into())),
-        Ok(Err(message)) => Err(ApiError::Unavailable { message }),
-        Err(_) => Err(ApiError::Unavailable { message: "the writer has shut down".into() }),
+    let failures: Vec<CallFailure> = rejected.iter().map(CallFailure::from).collect();
+    if strict && !rejected.is_empty() {
+        for call in &rejected {
+            state.metrics.rejected(call.call_type, call.error.code());
+        }
+        return Err(ApiError::InvalidCalls { errors: failures, total: calls.len() + rejected.len() });
+    }
+    if !calls.is_empty() {
+        let types: Vec<_> = calls.iter().map(Call::call_type).collect();
+        let (reply, answer) = oneshot::channel();
+        let gone = || ApiError::Unavailable { message: "the writer has shut down".into() };
+        state.to_writer.send(Append { calls, reply }).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?.map_err(|message| ApiError::Unavailable { message })?;
+        for call_type in types {
+            state.metrics.accepted(call_type);
+        }
+    }
+    if !rejected.is_empty() {
+        keep_rejected(state, now, route, rejected).await;
+    }
+    Ok(response(StatusCode::OK, "application/json", success_json(&failures)))
+}
+
+/// Counts, logs and writes the calls dropped from a permissive request.
+async fn keep_rejected(state: &State, now: Timestamp, route: &'static str, rejected: Vec<Rejected>) {
+    for call in &rejected {
+        state.metrics.rejected(call.call_type, call.error.code());
+    }
+    let first = &rejected[0];
+    let Some(log) = state.rejected.clone() else {
+        for call in &rejected {
+            tracing::warn!(route, index = call.index, reason = %call.error, call = %call.call, "call dropped");
+        }
+        return;
+    };
+    tracing::warn!(
+        route,
+        dropped = rejected.len(),
+        first_index = first.index,
+        first_reason = %first.error,
+        "calls dropped from a request; written to the rejected-calls file"
+    );
+    let count = rejected.len() as u64;
+    let written = tokio::task::spawn_blocking(move || {
+        let mut log = log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        log.write(now, route, &rejected).map_err(|e| (e, rejected))
+    })
+    .await;
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err((error, rejected))) => {
+            state.metrics.rejected_unwritten(count);
+            for call in &rejected {
+                tracing::error!(%error, route, index = call.index, reason = %call.error, call = %call.call,
+                    "call dropped; the rejected-calls file cannot be written");
+            }
+        }
+        Err(e) => {
+            state.metrics.rejected_unwritten(count);
+            tracing::error!(error = %e, "writing the rejected-calls file failed");
+        }
     }
 }
 
-/// Checks HTTP Basic credentials: the user name must be one of the write keys
-/// (compared in constant time); the password is not checked.
-fn authorize(keys: &[String], header: Option<&hyper::header::HeaderValue>) -> Result<(), ApiError> {
-    let encoded = header
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
-        .ok_or(ApiError::Unauthorized)?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| ApiError::Unauthorized)?;
-    let user = match decoded.iter().position(|&b| b == b':') {
-        Some(colon) => &decoded[..colon],
-        None => &decoded[..],
+/// Checks the credentials: HTTP Basic with a write key as the user name (the
+/// password is not checked), or `Bearer <key>`. Keys are compared in constant
+/// time.
+fn authorize(keys: &[String], header: Option<&HeaderValue>) -> Result<(), ApiError> {
+    let value = header.and_then(|v| v.to_str().ok()).ok_or(ApiError::Unauthorized)?.trim();
+    let (scheme, credentials) = value.split_once(' ').ok_or(ApiError::Unauthorized)?;
+    let credentials = credentials.trim();
+    let decoded;
+    let key: &[u8] = if scheme.eq_ignore_ascii_case("basic") {
+        decoded = base64::engine::general_purpose::STANDARD
+            .decode(credentials)
+            .map_err(|_| ApiError::Unauthorized)?;
+        match decoded.iter().position(|&b| b == b':') {
+            Some(colon) => &decoded[..colon],
+            None => &decoded[..],
+        }
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        credentials.as_bytes()
+    } else {
+        return Err(ApiError::Unauthorized);
     };
     // Compare with every key, without stopping at a match.
     let mut found = subtle::Choice::from(0);
-    for key in keys {
-        found |= key.as_bytes().ct_eq(user);
+    for known in keys {
+        found |= known.as_bytes().ct_eq(key);
     }
     if bool::from(found) { Ok(()) } else { Err(ApiError::Unauthorized) }
 }
 
-fn json_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+fn response(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
-    if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(hyper::header::WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Basic"));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn error_response(error: &ApiError) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(error.status()).expect("a valid status");
+    let mut response = response(status, "application/json", error.to_json());
+    let headers = response.headers_mut();
+    match error {
+        ApiError::Unauthorized => {
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+        }
+        ApiError::MethodNotAllowed { allow, .. } => {
+            headers.insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        ApiError::Timeout { .. } => {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        _ => {}
     }
     response
 }
@@ -327,24 +521,49 @@ fn json_response(status: StatusCode, body: String) -> Response<Full<Bytes>> {
 mod tests {
     use super::*;
 
-    fn basic(text: &str) -> hyper::header::HeaderValue {
+    fn basic(text: &str) -> HeaderValue {
         let encoded = base64::engine::general_purpose::STANDARD.encode(text);
-        hyper::header::HeaderValue::from_str(&format!("Basic {encoded}")).unwrap()
+        HeaderValue::from_str(&format!("Basic {encoded}")).unwrap()
     }
 
     #[test]
-    fn write_keys_are_the_basic_user_name() {
-        let keys = vec!["key-one".to_owned(), "key-two".to_owned()];
+    fn write_keys_are_the_basic_user_name_or_the_bearer_token() {
+        let keys = vec!["key-one".to_owned(), "pk_us_key-two".to_owned()];
         assert_eq!(authorize(&keys, Some(&basic("key-one:"))), Ok(()));
-        assert_eq!(authorize(&keys, Some(&basic("key-two:"))), Ok(()));
-        assert_eq!(authorize(&keys, Some(&basic("key-two"))), Ok(()));
+        assert_eq!(authorize(&keys, Some(&basic("pk_us_key-two:"))), Ok(()));
+        assert_eq!(authorize(&keys, Some(&basic("pk_us_key-two"))), Ok(()));
+        assert_eq!(authorize(&keys, Some(&basic("key-one:any password"))), Ok(()));
         for bad in ["key-three:", "key-on:", "key-one-more:", ":key-one", ""] {
             assert_eq!(authorize(&keys, Some(&basic(bad))), Err(ApiError::Unauthorized), "{bad:?}");
         }
         assert_eq!(authorize(&keys, None), Err(ApiError::Unauthorized));
-        let bearer = hyper::header::HeaderValue::from_static("Bearer key-one");
-        assert_eq!(authorize(&keys, Some(&bearer)), Err(ApiError::Unauthorized));
-        let garbage = hyper::header::HeaderValue::from_static("Basic %%%");
-        assert_eq!(authorize(&keys, Some(&garbage)), Err(ApiError::Unauthorized));
+        for good in ["Bearer pk_us_key-two", "bearer key-one", "Bearer  key-one "] {
+            assert_eq!(authorize(&keys, Some(&HeaderValue::from_static(good))), Ok(()), "{good}");
+        }
+        for bad in [
+            "Bearer key-on",
+            "Bearer",
+            "Bearer ",
+            "Token key-one",
+            "key-one",
+            "Basic %%%",
+            "Basic a2V5LW9uZTo= x",
+        ] {
+            assert_eq!(
+                authorize(&keys, Some(&HeaderValue::from_static(bad))),
+                Err(ApiError::Unauthorized),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn routes_are_labelled_by_name_and_the_rest_is_other() {
+        assert_eq!(route_label("/v1/track"), "/v1/track");
+        assert_eq!(route_label("/v1/batch/"), "/v1/batch");
+        assert_eq!(route_label("/metrics"), "/metrics");
+        assert_eq!(route_label("/v1/tracks"), "other");
+        assert_eq!(route_label("/"), "other");
+        assert_eq!(route_label("/wp-login.php"), "other");
     }
 }

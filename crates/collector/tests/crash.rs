@@ -47,12 +47,11 @@ fn child(addr: SocketAddr) {
             recovery.resumed_calls,
             recovery.republished.len()
         );
-        let collector =
-            Collector::bind(addr, CollectorConfig::new([common::KEY]), writer, clock).await.unwrap();
+        let collector = Collector::bind(addr, CollectorConfig::new([common::KEY])).await.unwrap();
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
         println!("listening");
         collector
-            .serve(async move {
+            .serve(writer, clock, async move {
                 term.recv().await;
             })
             .await

@@ -45,32 +45,50 @@ pub async fn start(dir: &Path) -> Running {
 }
 
 pub async fn start_with(dir: &Path, config: impl FnOnce(WriterConfig) -> WriterConfig) -> Running {
+    start_collector(dir, FileFormat::Json, config, |c| c).await
+}
+
+/// A collector writing `format` under `dir` (bucket, spool, rejected calls in
+/// `spool/rejected`), with both changes to the defaults applied.
+pub async fn start_collector(
+    dir: &Path,
+    format: FileFormat,
+    writer_config: impl FnOnce(WriterConfig) -> WriterConfig,
+    collector_config: impl FnOnce(CollectorConfig) -> CollectorConfig,
+) -> Running {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let writer_config = config(
-        WriterConfig::new(Id::new("web").unwrap(), Id::new("events").unwrap(), FileFormat::Json)
+    let writer_config = writer_config(
+        WriterConfig::new(Id::new("web").unwrap(), Id::new("events").unwrap(), format)
             .with_spool_dir(dir.join("spool")),
     );
-    let bucket = Bucket::local(dir.join("bucket")).unwrap();
-    let (writer, _) = BucketWriter::open(bucket, writer_config, clock.clone()).await.unwrap();
     let collector = Collector::bind(
         "127.0.0.1:0".parse().unwrap(),
-        CollectorConfig::new([KEY, "second-key"]),
-        writer,
-        clock,
+        collector_config(CollectorConfig::new([KEY, "second-key"])),
     )
     .await
     .unwrap();
+    let bucket = Bucket::local(dir.join("bucket")).unwrap();
+    let (writer, _) = BucketWriter::open(bucket, writer_config, clock.clone()).await.unwrap();
     let addr = collector.local_addr();
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(async move {
         collector
-            .serve(async {
+            .serve(writer, clock, async {
                 let _ = stopped.await;
             })
             .await
             .unwrap()
     });
     Running { addr, dir: dir.to_owned(), stop, task }
+}
+
+/// The lines of the rejected-calls file of a collector started under `dir`.
+pub fn rejected_lines(dir: &Path) -> Vec<serde_json::Value> {
+    match std::fs::read_to_string(dir.join("spool").join("rejected").join(cdp_collector::REJECTED_FILE)) {
+        Ok(text) => text.lines().map(|l| serde_json::from_str(l).unwrap()).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// Every `id` in the bucket's JSON files, with how often it appears.
