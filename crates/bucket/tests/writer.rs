@@ -418,3 +418,29 @@ async fn a_position_sealed_but_not_recorded_is_not_handed_out_again() {
     let reports = w.shutdown().await.unwrap();
     assert_eq!(reports[0].position.get(), 3);
 }
+
+#[tokio::test]
+async fn spool_usage_counts_the_records_and_bytes_not_yet_published() {
+    let s = Setup::new("2026-11-22T10:03:00Z");
+    let on_disk = |s: &Setup| s.segments().iter().map(|p| std::fs::metadata(p).unwrap().len()).sum::<u64>();
+    let (mut w, _) = s.open(s.config()).await;
+    assert_eq!(w.spool_usage(), cdp_bucket::SpoolUsage::default());
+    for batch in [&["a", "b"][..], &["c"], &["d", "e", "f"]] {
+        w.append(tracks(batch)).await.unwrap();
+    }
+    let usage = w.spool_usage();
+    assert_eq!((usage.records, usage.bytes), (3, on_disk(&s)));
+    // After a crash the recovered segment counts the same.
+    drop(w);
+    let (mut w, recovery) = s.open(s.config()).await;
+    assert_eq!(recovery.resumed_calls, 6);
+    assert_eq!(w.spool_usage(), usage);
+    w.append(tracks(&["g"])).await.unwrap();
+    assert_eq!(w.spool_usage().records, 4);
+    // Once the window is published, nothing is left.
+    s.clock.advance(Duration::from_secs(600));
+    w.tick().await.unwrap();
+    assert_eq!(w.spool_usage(), cdp_bucket::SpoolUsage::default());
+    assert_eq!(on_disk(&s), 0);
+    w.shutdown().await.unwrap();
+}
