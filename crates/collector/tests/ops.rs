@@ -62,8 +62,12 @@ async fn metrics_count_a_known_load_exactly() {
 
     // The load, one request after another.
     for i in 0..5 {
-        let response =
-            http.post(c.url("/v1/track")).basic_auth(KEY, Some("")).json(&track(&format!("t{i}"))).send().await;
+        let response = http
+            .post(c.url("/v1/track"))
+            .basic_auth(KEY, Some(""))
+            .json(&track(&format!("t{i}")))
+            .send()
+            .await;
         assert_eq!(response.unwrap().status(), 200);
     }
     let mut no_event = track("no-event");
@@ -136,7 +140,8 @@ async fn metrics_count_a_known_load_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_show_what_was_published() {
     let dir = tempfile::tempdir().unwrap();
-    let c = start_collector(dir.path(), FileFormat::Json, |w| w.with_interval(Duration::from_secs(1)), |c| c).await;
+    let c = start_collector(dir.path(), FileFormat::Json, |w| w.with_interval(Duration::from_secs(1)), |c| c)
+        .await;
     let http = client();
     let response = http.post(c.url("/v1/track")).basic_auth(KEY, Some("")).json(&track("p1")).send().await;
     assert_eq!(response.unwrap().status(), 200);
@@ -144,7 +149,8 @@ async fn metrics_show_what_was_published() {
     let started = Instant::now();
     let after = loop {
         let now = scrape(&http, &c.url("/metrics")).await;
-        if now["cdp_collector_positions_published_total"] > 0.0 || started.elapsed() > Duration::from_secs(10) {
+        if now["cdp_collector_positions_published_total"] > 0.0 || started.elapsed() > Duration::from_secs(10)
+        {
             break now;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -172,7 +178,9 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<(S
     loop {
         match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
             Err(_) => return None,
-            Ok(Ok(0)) | Ok(Err(_)) => return Some((String::from_utf8_lossy(&got).into_owned(), Instant::now())),
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return Some((String::from_utf8_lossy(&got).into_owned(), Instant::now()));
+            }
             Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
         }
     }
@@ -256,8 +264,12 @@ async fn slow_clients_are_cut_off_at_their_timeouts_while_others_are_answered() 
     let mut slowest = Duration::ZERO;
     for i in 0..20 {
         let started = Instant::now();
-        let response =
-            http.post(c.url("/v1/track")).basic_auth(KEY, Some("")).json(&track(&format!("fast{i}"))).send().await;
+        let response = http
+            .post(c.url("/v1/track"))
+            .basic_auth(KEY, Some(""))
+            .json(&track(&format!("fast{i}")))
+            .send()
+            .await;
         assert_eq!(response.unwrap().status(), 200);
         slowest = slowest.max(started.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -308,7 +320,8 @@ async fn connections_past_the_cap_wait_until_one_is_free() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let http = client();
     let started = Instant::now();
-    let response = http.post(c.url("/v1/track")).basic_auth(KEY, Some("")).json(&track("waited")).send().await;
+    let response =
+        http.post(c.url("/v1/track")).basic_auth(KEY, Some("")).json(&track("waited")).send().await;
     assert_eq!(response.unwrap().status(), 200);
     // Answered once the idle ones reached their header timeout, not before.
     let waited = started.elapsed();

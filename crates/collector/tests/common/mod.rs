@@ -31,11 +31,16 @@ impl Running {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Shuts the collector down (publishing the open window) and reads the bucket.
-    pub async fn stop(self) -> (Shutdown, BTreeMap<String, usize>) {
+    /// Shuts the collector down, which publishes the open window.
+    pub async fn shutdown(self) -> Shutdown {
         self.stop.send(()).unwrap();
-        let shutdown = self.task.await.unwrap();
-        (shutdown, bucket_ids(&self.dir.join("bucket")))
+        self.task.await.unwrap()
+    }
+
+    /// Shuts the collector down and reads the bucket (JSON files).
+    pub async fn stop(self) -> (Shutdown, BTreeMap<String, usize>) {
+        let bucket = self.dir.join("bucket");
+        (self.shutdown().await, bucket_ids(&bucket))
     }
 }
 
