@@ -275,12 +275,17 @@ fn with_type(fields: &Fields<'_>, call_type: CallType) -> String {
     text.push('"');
     for (key, value) in fields.0.iter().filter(|(key, _)| key != "type") {
         text.push(',');
-        text.push_str(&serde_json::to_string(key.as_ref()).unwrap_or_default());
-        text.push(':');
-        text.push_str(value.get());
+        push_field(&mut text, key, value);
     }
     text.push('}');
     text
+}
+
+/// Appends `"key":value`, the key escaped as JSON, the value as sent.
+fn push_field(text: &mut String, key: &str, value: &RawValue) {
+    text.push_str(&serde_json::to_string(key).unwrap_or_default());
+    text.push(':');
+    text.push_str(value.get());
 }
 
 fn batch_object(field: &'static str, raw: Option<&RawValue>) -> Result<Option<JsonObject>, ApiError> {
@@ -317,9 +322,7 @@ fn merge(batch: &JsonObject, item: Option<&JsonObject>) -> Result<JsonObject, Ca
         if i > 0 {
             text.push(',');
         }
-        text.push_str(&serde_json::to_string(key.as_ref()).unwrap_or_default());
-        text.push(':');
-        text.push_str(value.get());
+        push_field(&mut text, key, value);
     }
     text.push('}');
     JsonObject::from_json(&text).map_err(|e| CallError::InvalidJson {
