@@ -50,13 +50,19 @@ pub enum SourceError {
     Query {
         /// The source's name.
         source_name: String,
-        /// The SQLSTATE code when the database gave one (PostgreSQL: `42P01` for an
-        /// unknown table, `25006` for a write in a read-only transaction).
+        /// The database's error code when it gave one: the SQLSTATE on PostgreSQL
+        /// (`42P01` for an unknown table, `25006` for a write in a read-only
+        /// transaction), Snowflake's own code on Snowflake (`002003` for an object that
+        /// does not exist or is not authorized).
         code: Option<String>,
-        /// The database's message (with its detail and hint when it gave them).
+        /// The database's message (with its detail and hint when it gave them; on
+        /// Snowflake with the query id).
         reason: String,
         /// Rows read before the error (0 when the query failed before any row).
         rows_read: u64,
+        /// The query's id on the database, when it has one (Snowflake's query id, to
+        /// look the query up in its history).
+        query_id: Option<String>,
         /// The underlying error.
         #[source]
         source: Option<BoxError>,
@@ -190,10 +196,20 @@ impl SourceError {
         }
     }
 
-    /// The SQLSTATE code of a [`SourceError::Query`], when the database gave one.
+    /// The error code of a [`SourceError::Query`], when the database gave one (the
+    /// SQLSTATE on PostgreSQL, Snowflake's code on Snowflake).
     pub fn code(&self) -> Option<&str> {
         match self {
             SourceError::Query { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The database's id of the query that failed ([`SourceError::Query`]), when it has
+    /// one (Snowflake).
+    pub fn query_id(&self) -> Option<&str> {
+        match self {
+            SourceError::Query { query_id, .. } => query_id.as_deref(),
             _ => None,
         }
     }
@@ -252,6 +268,7 @@ mod tests {
             code: Some("22012".into()),
             reason: "ERROR 22012: division by zero".into(),
             rows_read: 1000,
+            query_id: None,
             source: None,
         };
         assert_eq!(

@@ -11,6 +11,10 @@
 //!   binary wire format, decoded here; TLS with rustls behind the `tls` feature.
 //! - [`SqliteSource`]: a SQLite file through rusqlite (bundled SQLite), opened
 //!   read-only, the embedded default.
+//! - `SnowflakeSource` (the `snowflake` feature): a Snowflake account through
+//!   snowflake-connector-rs, with key-pair authentication; results read chunk by
+//!   chunk from Snowflake's JSON result format, every type exactly (see "Snowflake
+//!   values" below).
 //!
 //! # Recipe: stream a query's rows
 //! ```
@@ -161,6 +165,62 @@
 //! Every other value is kept as its storage class gives it (a `DATETIME` column
 //! holding Unix seconds stays `Int`, a `BOOLEAN` column holding 2 stays `Int`).
 //!
+//! # Snowflake values
+//! With the `snowflake` feature. Each cell arrives as text in Snowflake's JSON result
+//! format; it is decoded by the column's type (the result's `rowtype`), never through
+//! a floating-point or JSON number on the way, so nothing is rounded.
+//!
+//! | Snowflake type | [`Value`] |
+//! |---|---|
+//! | `NUMBER(p,0)` (and `INT`, `BIGINT`, … which are `NUMBER(38,0)`) | `Int` when it fits an `i64`, else `Decimal` with every digit (38-digit numbers stay whole) |
+//! | `NUMBER(p,s)` with a scale, `DECIMAL`, `NUMERIC` | `Decimal` with the text Snowflake sends: every digit, the scale's zeros (`-12.340`) |
+//! | `DECFLOAT` | `Decimal` (with its exponent, `1.5E+3`) |
+//! | `FLOAT`, `DOUBLE`, `REAL` | `Float`, including `NaN`, `inf` and `-inf` |
+//! | `VARCHAR`, `CHAR`, `STRING`, `TEXT` | `Text` |
+//! | `BOOLEAN` | `Bool` |
+//! | `BINARY`, `VARBINARY` | `Bytes` |
+//! | `DATE` | `Date` |
+//! | `TIME` | `Time` (digits past the microsecond dropped) |
+//! | `TIMESTAMP_NTZ` | `TimestampWithoutZone` (the wall-clock reading, taken as UTC) |
+//! | `TIMESTAMP_LTZ` | `Timestamp` (the instant; the session's `TIMEZONE` plays no part) |
+//! | `TIMESTAMP_TZ` | `Timestamp`: the instant in UTC (`2024-01-01 10:00 +05:30` is `2024-01-01T04:30:00Z`); the offset is dropped |
+//! | `VARIANT`, `OBJECT`, `ARRAY` | `Json` with the text as Snowflake prints it, digit for digit (a nested `2^63` stays `9223372036854775808`); an array's `undefined` (SQL NULL) is `null` |
+//! | `VECTOR(INT, n)`, `VECTOR(FLOAT, n)` | `Array` of `Int`s or `Float`s |
+//! | `NULL` of any type | `Null` |
+//!
+//! Timestamps and times keep microseconds: Snowflake's nanoseconds past the
+//! microsecond are dropped (rounded down, so the written time is cut, before 1970 as
+//! after). A timestamp or date outside the years 0000 to 9999, or a `VARIANT` holding
+//! `NaN` or `Infinity` (which JSON cannot carry), is a [`SourceError::Value`].
+//! `GEOGRAPHY` and `GEOMETRY` reported as such, and types Snowflake may add, are
+//! [`SourceError::UnsupportedType`] with a conversion to use in the query (with the
+//! default `GEOGRAPHY_OUTPUT_FORMAT` they arrive as GeoJSON `OBJECT`s and read as
+//! `Json`). Column names arrive as Snowflake gives them: upper case unless the query
+//! quotes them (`AS "userId"`).
+//!
+//! # Snowflake: authentication, timeouts, failures
+//! - **Key pair only**: a JWT signed with the user's RSA key (PKCS#8 PEM, encrypted
+//!   with a passphrase or not), as Snowflake's own connectors do it. The key is read
+//!   when the source is built: a PKCS#1 key (`-----BEGIN RSA PRIVATE KEY-----`) is
+//!   refused with the `openssl pkcs8 -topk8 …` command that converts it, as are a
+//!   missing or wrong passphrase and a key that is not RSA. A login that fails (a key
+//!   Snowflake does not know for the user, an unknown user or account) is a
+//!   [`SourceError::Connect`] naming the account, the user and the key's fingerprint
+//!   (`SHA256:…`, what `DESC USER` shows as `RSA_PUBLIC_KEY_FP`), never the key.
+//! - **The session** is kept between queries; one that expired is replaced by a new
+//!   login, once per query. Its `STATEMENT_TIMEOUT_IN_SECONDS` is the source's
+//!   statement timeout; a query Snowflake cancels for it is [`SourceError::Timeout`].
+//! - **Retries**: a login or a query submission that fails with a network error, HTTP
+//!   5xx, 429 or 408 is tried again, `SNOWFLAKE_ATTEMPTS` (3) times in all, with
+//!   doubling pauses (the query is read-only, so running it twice does no harm). The
+//!   connector itself downloads a result chunk up to eight times on network errors,
+//!   HTTP 5xx, 429 and 408; a chunk that arrives unreadable or not within the chunk
+//!   timeout is downloaded again twice more. What still fails ends the query: a
+//!   [`SourceError::Query`] with Snowflake's code, message and query id, a
+//!   [`SourceError::Connection`] for the network, or a [`SourceError::Timeout`].
+//! - **Read-only**: Snowflake has no read-only transaction; the query checks of
+//!   cdp-query (one `SELECT`) and a role with `SELECT` grants only are the guard.
+//!
 //! # Decisions
 //! - **One connection per query** (PostgreSQL) or per query's thread (SQLite): queries
 //!   never share a transaction, and a source can be used by many syncs at once.
@@ -179,6 +239,8 @@
 
 mod error;
 mod postgres;
+#[cfg(feature = "snowflake")]
+mod snowflake;
 mod sqlite;
 mod stream;
 #[cfg(feature = "tls")]
@@ -200,6 +262,12 @@ pub use postgres::{
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use rustls;
+#[cfg(feature = "snowflake")]
+#[cfg_attr(docsrs, doc(cfg(feature = "snowflake")))]
+pub use snowflake::{
+    DEFAULT_SNOWFLAKE_RETRY_DELAY, MAX_SNOWFLAKE_STATEMENT_TIMEOUT, SNOWFLAKE_ATTEMPTS,
+    SNOWFLAKE_PKCS1_TO_PKCS8, SnowflakeOptions, SnowflakeSource,
+};
 pub use sqlite::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_CHANNEL_CAPACITY, DEFAULT_SQLITE_STATEMENT_TIMEOUT, SqliteOptions,
     SqliteSource,

@@ -396,7 +396,14 @@ impl ErrorContext {
         if code.is_none() && (e.is_closed() || is_io) {
             return SourceError::Connection { source_name, reason, rows_read, source: Some(Box::new(e)) };
         }
-        SourceError::Query { source_name, code, reason, rows_read, source: Some(Box::new(e) as BoxError) }
+        SourceError::Query {
+            source_name,
+            code,
+            reason,
+            rows_read,
+            query_id: None,
+            source: Some(Box::new(e) as BoxError),
+        }
     }
 }
 

@@ -433,6 +433,7 @@ impl Worker {
             code: None,
             reason: e.to_string(),
             rows_read,
+            query_id: None,
             source: Some(Box::new(e)),
         }
     }
