@@ -88,6 +88,34 @@ pub enum SourceConfig {
         /// The file.
         path: PathBuf,
     },
+    /// A Snowflake account, with key-pair authentication (`kind = "snowflake"`; needs
+    /// the `snowflake` feature to open).
+    Snowflake {
+        /// The account identifier (`myorg-myaccount`, or `xy12345.eu-west-1`).
+        account: String,
+        /// The user to log in as.
+        user: String,
+        /// The session's role (the user's default role when absent).
+        role: Option<String>,
+        /// The warehouse that runs the queries (the user's default when absent).
+        warehouse: Option<String>,
+        /// The session's database.
+        database: Option<String>,
+        /// The session's schema.
+        schema: Option<String>,
+        /// The user's private key as a PKCS#8 PEM file (`private_key_path`), read
+        /// when the source opens; or else
+        private_key_path: Option<PathBuf>,
+        /// the PEM itself, from the environment variable `private_key_env` names.
+        private_key: Option<Secret>,
+        /// The key's passphrase, from the environment variable
+        /// `private_key_passphrase_env` names, for an encrypted key.
+        private_key_passphrase: Option<Secret>,
+        /// How long one query may run (Snowflake's `STATEMENT_TIMEOUT_IN_SECONDS`).
+        statement_timeout: Option<Duration>,
+        /// Another base URL for Snowflake's API than the account's own.
+        base_url: Option<String>,
+    },
 }
 
 /// Where the calls go.
@@ -197,6 +225,19 @@ enum RawSource {
     Sqlite {
         path: PathBuf,
     },
+    Snowflake {
+        account: String,
+        user: String,
+        role: Option<String>,
+        warehouse: Option<String>,
+        database: Option<String>,
+        schema: Option<String>,
+        private_key_path: Option<PathBuf>,
+        private_key_env: Option<String>,
+        private_key_passphrase_env: Option<String>,
+        statement_timeout: Option<String>,
+        base_url: Option<String>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -293,6 +334,62 @@ impl Config {
                     }
                 }
                 RawSource::Sqlite { path } => SourceConfig::Sqlite { path: resolve(path) },
+                RawSource::Snowflake {
+                    account,
+                    user,
+                    role,
+                    warehouse,
+                    database,
+                    schema,
+                    private_key_path,
+                    private_key_env,
+                    private_key_passphrase_env,
+                    statement_timeout,
+                    base_url,
+                } => {
+                    let key = |field: &str| format!("sources.{name}.{field}");
+                    if !cfg!(feature = "snowflake") {
+                        return Err(invalid(
+                            key("kind"),
+                            "Snowflake sources need cdp-sync built with its `snowflake` feature \
+                             (cdp-warehouse's `snowflake` feature turns it on)",
+                        ));
+                    }
+                    let private_key = match (&private_key_path, private_key_env) {
+                        (Some(_), None) => None,
+                        (None, Some(var)) => Some(secret(key("private_key_env"), &var)?),
+                        _ => {
+                            return Err(invalid(
+                                format!("sources.{name}"),
+                                "give the private key with `private_key_path` or `private_key_env` (one of them)",
+                            ));
+                        }
+                    };
+                    let private_key_passphrase = match private_key_passphrase_env {
+                        Some(var) => Some(secret(key("private_key_passphrase_env"), &var)?),
+                        None => None,
+                    };
+                    let statement_timeout = match statement_timeout {
+                        Some(text) => Some(
+                            parse_duration(&text)
+                                .map_err(|reason| invalid(key("statement_timeout"), reason))?,
+                        ),
+                        None => None,
+                    };
+                    SourceConfig::Snowflake {
+                        account,
+                        user,
+                        role,
+                        warehouse,
+                        database,
+                        schema,
+                        private_key_path: private_key_path.map(resolve),
+                        private_key,
+                        private_key_passphrase,
+                        statement_timeout,
+                        base_url,
+                    }
+                }
             };
             sources.insert(name, config);
         }
@@ -581,6 +678,21 @@ mod tests {
         assert!(message.contains("enabeld") && message.contains("line"), "{message}");
         let message = error(&GOOD.replace("enabled = false", "enabled = \"no\""));
         assert!(message.contains("enabled"), "{message}");
+    }
+
+    #[cfg(not(feature = "snowflake"))]
+    #[test]
+    fn snowflake_sources_need_the_feature() {
+        let text = GOOD.replace(
+            "[sources.demo]\n        kind = \"sqlite\"\n        path = \"demo.sqlite\"",
+            "[sources.demo]\n        kind = \"snowflake\"\n        account = \"a\"\n        user = \"u\"\n        private_key_path = \"k.p8\"",
+        );
+        assert_ne!(text, GOOD);
+        let message = error(&text);
+        assert!(
+            message.contains("`sources.demo.kind`") && message.contains("`snowflake` feature"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -84,6 +84,33 @@
 //!    query, the source, the destination after its retries) leaves it, so the next
 //!    run reads the same rows again.
 //!
+//! # Snowflake sources
+//! With the `snowflake` feature (cdp-warehouse's `snowflake` feature turns it on), a
+//! source of `kind = "snowflake"` reads from Snowflake with key-pair authentication
+//! ([`cdp_source`]'s `SnowflakeSource`; its docs give the types, retries and errors):
+//!
+//! ```toml
+//! [sources.warehouse]
+//! kind = "snowflake"
+//! account = "myorg-myaccount"          # as in https://myorg-myaccount.snowflakecomputing.com
+//! user = "CUSTOMERIO_REVERSE_ETL_USER"
+//! role = "CUSTOMERIO_REVERSE_ETL"      # optional: the user's default role
+//! warehouse = "CUSTOMERIO_REVERSE_ETL" # optional: the user's default warehouse
+//! database = "MY_DATABASE"             # optional
+//! schema = "MY_SCHEMA"                 # optional
+//! private_key_path = "rsa_key.p8"      # PKCS#8 PEM; or private_key_env = "VAR" holding the PEM
+//! private_key_passphrase_env = "SNOWFLAKE_KEY_PASSPHRASE" # only for an encrypted key
+//! statement_timeout = "10m"            # optional: STATEMENT_TIMEOUT_IN_SECONDS
+//! # base_url = "https://myorg-myaccount.privatelink.snowflakecomputing.com" # optional
+//! ```
+//!
+//! The key is read and checked when the runner is set up ([`Runner::new`]): a PKCS#1
+//! key, a wrong passphrase or a non-RSA key stops it there, naming the user and the
+//! account. Queries are checked in Snowflake's dialect at the same time, and the
+//! checks warn about result names that will arrive upper-case; `lowercase_names =
+//! true` on a sync lower-cases them. Built without the feature, a `snowflake` source
+//! is a configuration error at `sources.NAME.kind`.
+//!
 //! # Decisions where the spec is silent
 //! - Reaching the record cap (30,000,000 rows) delivers the rows read, then fails
 //!   the run: `last_sync_time` stays, so no row past the cap is skipped for good.

@@ -29,6 +29,54 @@ pub(crate) async fn open(name: &str, config: &SourceConfig) -> Result<Arc<dyn So
             }
             Arc::new(PostgresSource::new(name, url, options)?)
         }
+        #[cfg(feature = "snowflake")]
+        SourceConfig::Snowflake {
+            account,
+            user,
+            role,
+            warehouse,
+            database,
+            schema,
+            private_key_path,
+            private_key,
+            private_key_passphrase,
+            statement_timeout,
+            base_url,
+        } => {
+            let bad = |reason: String| SourceError::Config { source_name: name.to_owned(), reason };
+            let pem = match (private_key_path, private_key) {
+                (Some(file), _) => std::fs::read_to_string(file)
+                    .map_err(|e| bad(format!("cannot read the private key file {}: {e}", file.display())))?,
+                (None, Some(pem)) => pem.expose().to_owned(),
+                (None, None) => return Err(bad("no private key is configured".to_owned())),
+            };
+            let mut options = cdp_source::SnowflakeOptions::new(account, user).private_key_pem(pem);
+            if let Some(passphrase) = private_key_passphrase {
+                options = options.private_key_passphrase(passphrase.expose());
+            }
+            for (value, set) in [
+                (role, cdp_source::SnowflakeOptions::role as fn(_, String) -> _),
+                (warehouse, cdp_source::SnowflakeOptions::warehouse),
+                (database, cdp_source::SnowflakeOptions::database),
+                (schema, cdp_source::SnowflakeOptions::schema),
+                (base_url, cdp_source::SnowflakeOptions::base_url),
+            ] {
+                if let Some(value) = value {
+                    options = set(options, value.clone());
+                }
+            }
+            if let Some(timeout) = statement_timeout {
+                options = options.statement_timeout(*timeout);
+            }
+            Arc::new(cdp_source::SnowflakeSource::new(name, options)?)
+        }
+        #[cfg(not(feature = "snowflake"))]
+        SourceConfig::Snowflake { .. } => {
+            return Err(SourceError::Config {
+                source_name: name.to_owned(),
+                reason: "Snowflake sources need cdp-sync built with its `snowflake` feature".to_owned(),
+            });
+        }
         SourceConfig::Sqlite { path } => {
             let (name, path) = (name.to_owned(), path.clone());
             let opened =
