@@ -445,20 +445,29 @@ impl SnowflakeSource {
     /// A login that failed for good.
     fn login_error(&self, e: snowflake_connector_rs::Error) -> SourceError {
         let user = &self.user;
+        let check_key = format!(
+            "Check that user `{user}` exists in account `{}` and that `DESC USER {user}` shows {} as \
+             RSA_PUBLIC_KEY_FP or RSA_PUBLIC_KEY_2_FP (set it with ALTER USER {user} SET RSA_PUBLIC_KEY='<the \
+             public key>')",
+            self.account, self.fingerprint
+        );
+        let refused = e.kind() == ErrorKind::Network && e.to_string().starts_with("HTTP 4");
         let reason = match e.kind() {
             ErrorKind::Auth => format!(
-                "Snowflake refused the login: {}. Check that user `{user}` exists in account `{}` and that \
-                 `DESC USER {user}` shows {} as RSA_PUBLIC_KEY_FP or RSA_PUBLIC_KEY_2_FP (set it with \
-                 ALTER USER {user} SET RSA_PUBLIC_KEY='<the public key>')",
-                e.snowflake_message().unwrap_or("no reason given"),
-                self.account,
-                self.fingerprint
+                "Snowflake refused the login: {}. {check_key}",
+                e.snowflake_message().unwrap_or("no reason given").trim_end_matches('.')
             ),
             ErrorKind::Network | ErrorKind::Timeout => format!(
-                "cannot log in at {}: {} (check the account identifier{})",
+                "cannot log in at {}: {}. {}",
                 self.login_url(),
                 with_causes(&e),
-                if self.base_url.is_some() { " and the base URL" } else { "" }
+                if refused {
+                    check_key
+                } else if self.base_url.is_some() {
+                    "Check the account identifier and the base URL".to_owned()
+                } else {
+                    "Check the account identifier".to_owned()
+                }
             ),
             _ => format!("the login failed: {}", with_causes(&e)),
         };
