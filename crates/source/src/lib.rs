@@ -207,8 +207,9 @@
 //!   Snowflake does not know for the user, an unknown user or account) is a
 //!   [`SourceError::Connect`] naming the account, the user and the key's fingerprint
 //!   (`SHA256:…`, what `DESC USER` shows as `RSA_PUBLIC_KEY_FP`), never the key.
-//! - **The session** is kept between queries; one that expired is replaced by a new
-//!   login, once per query. Its `STATEMENT_TIMEOUT_IN_SECONDS` is the source's
+//! - **The session** is kept between queries; one that expired (Snowflake's code
+//!   `390112`, or its token refused with HTTP 401) is replaced by a new login, once
+//!   per query. Its `STATEMENT_TIMEOUT_IN_SECONDS` is the source's
 //!   statement timeout; a query Snowflake cancels for it is [`SourceError::Timeout`].
 //! - **Retries**: a login or a query submission that fails with a network error, HTTP
 //!   5xx, 429 or 408 is tried again, `SNOWFLAKE_ATTEMPTS` (3) times in all, with

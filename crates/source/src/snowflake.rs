@@ -407,7 +407,7 @@ impl SnowflakeSource {
     }
 
     /// Submits `sql` and waits for its result, logging in again once when the session
-    /// expired, and retrying what may pass.
+    /// expired (or its token is refused with HTTP 401), and retrying what may pass.
     async fn execute(&self, sql: &str) -> Result<ResultCursor, SourceError> {
         let mut attempt = 0;
         let mut logged_in_again = false;
@@ -426,7 +426,11 @@ impl SnowflakeSource {
                 Err(e) if e.kind() == ErrorKind::Timeout => return Err(self.context.query_error(e, 0)),
                 Err(e) => {
                     guard.disarm();
-                    if e.is_session_expired() && !logged_in_again {
+                    // Snowflake answers an expired session with code 390112; a token it
+                    // no longer knows may come back as HTTP 401 (code 390104).
+                    let session_gone = e.is_session_expired()
+                        || e.kind() == ErrorKind::Network && e.to_string().starts_with("HTTP 401");
+                    if session_gone && !logged_in_again {
                         tracing::info!(source = %self.context.name, "the session expired; logging in again");
                         self.forget(&session).await;
                         logged_in_again = true;

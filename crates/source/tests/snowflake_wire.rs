@@ -255,6 +255,11 @@ async fn the_session_is_kept_and_renewed_when_it_expires() {
             r#"{"success":false,"code":"390112","message":"Your session has expired. Please login again.","data":null}"#
                 .to_owned(),
         ),
+        QUERY if n == 3 => (
+            401,
+            r#"{"success":false,"code":"390104","message":"User must login again to access this resource.","data":null}"#
+                .to_owned(),
+        ),
         QUERY => (200, one_text_column(&format!("q{n}"), r#"[["a"]]"#)),
         _ => (404, "{}".to_owned()),
     })
@@ -265,6 +270,9 @@ async fn the_session_is_kept_and_renewed_when_it_expires() {
     // The second query finds the session expired: one new login, then it runs.
     source.check().await.unwrap();
     assert_eq!((server.count(LOGIN), server.count(QUERY)), (2, 3));
+    // A token Snowflake no longer knows (HTTP 401): the same.
+    source.check().await.unwrap();
+    assert_eq!((server.count(LOGIN), server.count(QUERY)), (3, 5));
 }
 
 #[tokio::test]
