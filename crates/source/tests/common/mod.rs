@@ -48,3 +48,6 @@ pub async fn read_all(stream: &mut RowStream) -> Vec<Result<Values, SourceError>
 pub async fn read_ok(stream: &mut RowStream) -> Vec<Values> {
     read_all(stream).await.into_iter().map(|r| r.expect("a row without error")).collect()
 }
+
+#[cfg(feature = "snowflake")]
+pub mod snowflake;
