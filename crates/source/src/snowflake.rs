@@ -300,8 +300,11 @@ impl SnowflakeSource {
         };
 
         let timeout_secs = statement_timeout.as_nanos().div_ceil(1_000_000_000) as u64;
+        // One statement per request, whatever the account's default: the query
+        // checks allow one statement, and Snowflake enforces it too.
         let mut session = SessionConfig::new()
-            .with_session_parameter("STATEMENT_TIMEOUT_IN_SECONDS", serde_json::Value::from(timeout_secs));
+            .with_session_parameter("STATEMENT_TIMEOUT_IN_SECONDS", serde_json::Value::from(timeout_secs))
+            .with_session_parameter("MULTI_STATEMENT_COUNT", serde_json::Value::from(1));
         for (value, set) in [
             (&role, SessionConfig::with_role as fn(SessionConfig, String) -> SessionConfig),
             (&warehouse, SessionConfig::with_warehouse),
@@ -387,6 +390,9 @@ impl SnowflakeSource {
                     tokio::time::sleep(self.backoff(attempt)).await;
                     attempt += 1;
                 }
+                Err(e) if is_transient(&e, true) => {
+                    return Err(gave_up(self.login_error(e), SNOWFLAKE_ATTEMPTS));
+                }
                 Err(e) => return Err(self.login_error(e)),
             }
         };
@@ -438,6 +444,8 @@ impl SnowflakeSource {
                         tracing::warn!(source = %self.context.name, attempt, error = %with_causes(&e), "query submission failed; retrying");
                         tokio::time::sleep(self.backoff(attempt)).await;
                         attempt += 1;
+                    } else if is_transient(&e, false) {
+                        return Err(gave_up(self.context.query_error(e, 0), SNOWFLAKE_ATTEMPTS));
                     } else {
                         return Err(self.context.query_error(e, 0));
                     }
@@ -583,6 +591,25 @@ fn is_transient(e: &snowflake_connector_rs::Error, login: bool) -> bool {
         },
         ErrorKind::Timeout => login,
         _ => false,
+    }
+}
+
+/// Says that a failure that may pass was retried until the attempts ran out.
+fn gave_up(error: SourceError, attempts: u32) -> SourceError {
+    match error {
+        SourceError::Connection { source_name, reason, rows_read, source } => SourceError::Connection {
+            source_name,
+            reason: format!("{reason} (gave up after {attempts} attempts)"),
+            rows_read,
+            source,
+        },
+        SourceError::Connect { source_name, target, reason, source } => SourceError::Connect {
+            source_name,
+            target,
+            reason: format!("{reason} (gave up after {attempts} attempts)"),
+            source,
+        },
+        other => other,
     }
 }
 

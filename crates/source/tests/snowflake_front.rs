@@ -678,6 +678,7 @@ async fn the_login_sends_the_session_settings_and_the_statement_timeout() {
     );
     let body = &login["body"];
     assert_eq!(body["SESSION_PARAMETERS"]["STATEMENT_TIMEOUT_IN_SECONDS"], 2);
+    assert_eq!(body["SESSION_PARAMETERS"]["MULTI_STATEMENT_COUNT"], 1, "one statement per request");
     assert_eq!(login["session_parameters"]["STATEMENT_TIMEOUT_IN_SECONDS"], 2);
     assert_eq!(body["AUTHENTICATOR"], "SNOWFLAKE_JWT");
     assert_eq!(body["ACCOUNT_NAME"], ACCOUNT);
@@ -1017,7 +1018,7 @@ async fn a_503_on_the_query_is_retried_and_one_that_persists_fails_clearly() {
     assert!(matches!(error, SourceError::Connection { rows_read: 0, .. }), "{error:?}");
     let text = error.to_string();
     assert!(text.starts_with("source `sf-503`: connection lost: "), "{text}");
-    assert!(text.contains("503"), "{text}");
+    assert!(text.contains("503") && text.contains("gave up after 3 attempts"), "{text}");
     let statuses: Vec<Json> =
         submissions(&front_log().await, &sql).iter().map(|e| e["status"].clone()).collect();
     assert_eq!(statuses, [json!(503), json!(503), json!(503)], "three attempts in all");

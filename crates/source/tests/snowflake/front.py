@@ -143,7 +143,7 @@ DEFAULT_CONFIG = {
     "chunk_headers_mode": "both",  # both | qrmk | headers | none
     "variant_style": "pretty",  # pretty (2-space indent, as Snowflake prints) | compact
     "login_failure_http_status": 200,  # Snowflake answers a rejected login with 200 + success:false
-    "retain_results": 32,  # how many query results (and chunk files) are kept
+    "retain_results": 2000,  # how many query results (and chunk files) are kept
     "returned_mode": "total",  # data.returned: total | inline
 }
 
