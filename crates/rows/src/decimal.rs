@@ -4,14 +4,16 @@
 //! exactly*, that is when
 //! - it is an integer (after removing a zero fraction or applying an exponent) from
 //!   `i64::MIN` to `u64::MAX`, which JSON readers hold exactly as integers; or
-//! - the nearest `f64` to it, printed in its shortest round-trip form, denotes the
-//!   same decimal value, so reading it as a double and printing it gives it back
-//!   (`0.1`, `19.99`, `-1.5E+3`; not `0.1000000000000000000001` or `1e400`).
+//! - it has at most 15 significant digits (`DBL_DIG`) and a magnitude within
+//!   10^±300, so every JSON reader's double holds it and prints it back (`0.1`,
+//!   `19.99`, `-1.5E+3`; not `0.1000000000000000000001`, `10.523345114076148` or
+//!   `1e400`). Sixteen or seventeen digits may survive the nearest double too, but
+//!   only for a reader that rounds correctly: serde_json's default parser, among
+//!   others, is off by one unit in the last place for some of them, so such values
+//!   are strings, as SPEC section 5 says.
 //!
 //! Otherwise, and for text that is not a decimal number at all (`NaN`, `Infinity`),
 //! it is the JSON string of the text as given.
-
-use std::fmt::Write as _;
 
 /// At most this many significant digits are examined; more never fit.
 const MAX_DIGITS: usize = 40;
@@ -174,53 +176,6 @@ pub(crate) fn normalize(p: &Parts<'_>) -> Option<Normal> {
     Some(Normal { neg: p.neg, digits, len, exp: p.exp.saturating_add(place) })
 }
 
-/// A small stack buffer to format into without allocating.
-struct StackText {
-    buf: [u8; 64],
-    len: usize,
-}
-
-impl StackText {
-    fn new() -> StackText {
-        StackText { buf: [0; 64], len: 0 }
-    }
-
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
-    }
-}
-
-impl std::fmt::Write for StackText {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        self.buf.get_mut(self.len..end).ok_or(std::fmt::Error)?.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
-
-/// Whether the value survives a trip through the nearest `f64` and its shortest
-/// decimal form.
-fn round_trips_f64(n: &Normal) -> bool {
-    if n.len > 17 {
-        return false;
-    }
-    let mut text = StackText::new();
-    let digits = std::str::from_utf8(n.digits()).unwrap_or_default();
-    if write!(text, "{}{}e{}", if n.neg { "-" } else { "" }, digits, n.exp).is_err() {
-        return false;
-    }
-    let Ok(f) = text.as_str().parse::<f64>() else { return false };
-    if !f.is_finite() || f == 0.0 {
-        return false;
-    }
-    let mut shortest = StackText::new();
-    if write!(shortest, "{f:e}").is_err() {
-        return false;
-    }
-    split(shortest.as_str()).and_then(|p| normalize(&p)).is_some_and(|back| back == *n)
-}
-
 /// Whether the value fits exactly in a JSON number (see the module docs).
 pub(crate) fn fits_json_number(n: &Normal) -> bool {
     if n.is_zero() {
@@ -235,10 +190,7 @@ pub(crate) fn fits_json_number(n: &Normal) -> bool {
     // Up to 15 significant digits (DBL_DIG) within the normal range, distinct
     // decimals map to distinct doubles, so the shortest form gives the digits back.
     let magnitude = n.exp.saturating_add(n.len as i64);
-    if n.len <= 15 && (-300..=300).contains(&magnitude) {
-        return true;
-    }
-    round_trips_f64(n)
+    n.len <= 15 && (-300..=300).contains(&magnitude)
 }
 
 /// Whether the text follows the JSON number grammar as it is.

@@ -114,11 +114,13 @@
 //!   strings `"NaN"`, `"Infinity"`, `"-Infinity"` (as PostgreSQL's `to_json` does).
 //! - **Exact decimals** ([`Value::Decimal`]) are JSON numbers when they *fit
 //!   exactly*: an integer from `i64::MIN` to `u64::MAX` (after a zero fraction or an
-//!   exponent: `42.000`, `1.5E+3`), or a value that the nearest `f64`, printed in its
-//!   shortest round-trip form, gives back exactly (`19.99`, `0.1`). The number keeps
+//!   exponent: `42.000`, `1.5E+3`), or a value of at most 15 significant digits
+//!   within 10^±300, which every reader's double holds and prints back exactly
+//!   (`19.99`, `0.1`). The number keeps
 //!   the text as given (`42.000` stays `42.000`) unless that is not JSON (`+7`,
 //!   `.5`, `5.` become `7`, `0.5`, `5`). Anything else (`0.1000000000000000000001`,
-//!   `1e400`, `NaN`) is the JSON string of the text as given, so no digit is lost.
+//!   `10.523345114076148`, `1e400`, `NaN`) is the JSON string of the text as given,
+//!   so no digit is lost.
 //! - Text is a JSON string, except as below. Bytes are standard base64 with padding.
 //!   Dates are `YYYY-MM-DD`; times `HH:MM:SS` with `.mmm` or `.uuuuuu` when they have
 //!   a fraction.
