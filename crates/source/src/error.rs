@@ -53,7 +53,8 @@ pub enum SourceError {
         /// The database's error code when it gave one: the SQLSTATE on PostgreSQL
         /// (`42P01` for an unknown table, `25006` for a write in a read-only
         /// transaction), Snowflake's own code on Snowflake (`002003` for an object that
-        /// does not exist or is not authorized).
+        /// does not exist or is not authorized), the error number on MySQL and MariaDB
+        /// (`1146` for an unknown table, `1792` for a write in a read-only transaction).
         code: Option<String>,
         /// The database's message (with its detail and hint when it gave them; on
         /// Snowflake with the query id).
@@ -197,7 +198,8 @@ impl SourceError {
     }
 
     /// The error code of a [`SourceError::Query`], when the database gave one (the
-    /// SQLSTATE on PostgreSQL, Snowflake's code on Snowflake).
+    /// SQLSTATE on PostgreSQL, Snowflake's code on Snowflake, the error number on MySQL
+    /// and MariaDB).
     pub fn code(&self) -> Option<&str> {
         match self {
             SourceError::Query { code, .. } => code.as_deref(),

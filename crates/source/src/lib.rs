@@ -15,6 +15,10 @@
 //!   snowflake-connector-rs, with key-pair authentication; results read chunk by
 //!   chunk from Snowflake's JSON result format, every type exactly (see "Snowflake
 //!   values" below).
+//! - `MysqlSource` (the `mysql` feature): a MySQL or MariaDB server through
+//!   mysql_async; each query in its own connection, session (UTC, statement and
+//!   network write timeouts, read-only) and read-only transaction; rows in the binary
+//!   protocol (see "MySQL and MariaDB values" below).
 //!
 //! # Recipe: stream a query's rows
 //! ```
@@ -105,6 +109,9 @@
 //! stops reading the socket while the reader does not pull, so the server blocks on
 //! its side; SQLite rows are read on a blocking thread that waits when the bounded
 //! channel ([`SqliteOptions::channel_capacity`], 1,024 rows by default) is full.
+//! MySQL rows arrive through mysql_async the same way as PostgreSQL's: one packet at
+//! a time as the reader pulls, the server blocked writing in between (its
+//! `net_write_timeout` is raised for the session, so a slow reader is not cut off).
 //! Dropping a [`RowStream`] cancels the query: the PostgreSQL connection is closed, the
 //! SQLite query interrupted.
 //!
@@ -222,6 +229,85 @@
 //! - **Read-only**: Snowflake has no read-only transaction; the query checks of
 //!   cdp-query (one `SELECT`) and a role with `SELECT` grants only are the guard.
 //!
+//! # MySQL and MariaDB values
+//! With the `mysql` feature. Values arrive in the binary protocol; each column's type,
+//! flags, character set and display length choose the conversion.
+//!
+//! | MySQL / MariaDB type | [`Value`] |
+//! |---|---|
+//! | `TINYINT`, `SMALLINT`, `MEDIUMINT`, `INT`, `BIGINT` | `Int` |
+//! | the same `UNSIGNED` (up to `BIGINT UNSIGNED`'s 2^64-1) | `UInt` |
+//! | `TINYINT(1)`, `BOOLEAN` | `Bool` for 0 and 1 (the convention of MySQL's own connectors, from the column's display length 1); any other value it holds stays `Int` |
+//! | `BIT(1)` | `Bool` |
+//! | `BIT(n)`, n > 1 | `UInt` of its bits |
+//! | `YEAR` | `Int` |
+//! | `DECIMAL`, `NUMERIC` | `Decimal` with exactly the server's text (`DECIMAL(65,30)` whole) |
+//! | `FLOAT` | `Float` through its shortest decimal text (`0.1` stays `0.1`) |
+//! | `DOUBLE` | `Float` |
+//! | `CHAR`, `VARCHAR`, `TEXT`s, `ENUM`, `SET` | `Text` (converted to UTF-8 by the server, whatever the column's character set; `SET` as `a,c`) |
+//! | `BINARY`, `VARBINARY`, `BLOB`s (the `binary` character set, 63) | `Bytes` |
+//! | `JSON` (MySQL) | `Json` |
+//! | `JSON` (MariaDB: `LONGTEXT` with `CHECK (json_valid(column))`) | `Json` when the column comes straight from a table column (see below), else `Text` |
+//! | `DATE` | `Date` |
+//! | `DATETIME` | `TimestampWithoutZone` (the wall-clock reading, taken as UTC) |
+//! | `TIMESTAMP` | `Timestamp`: the instant (the session's time zone is UTC, so the server hands it over in UTC whatever zone wrote it) |
+//! | `TIME` | `Time` from `00:00:00` to `23:59:59.999999`; a negative time or one of 24 hours and more (`TIME` is a duration from `-838:59:59` to `838:59:59`) is `Text` as MySQL prints it: `-01:30:00`, `838:59:59`, with the fraction as `Time` writes it (`-00:00:01.250`) |
+//! | the type of a bare `NULL` | `Null` |
+//!
+//! The zero date `0000-00-00` (and `0000-00-00 00:00:00`), and dates with a zero or
+//! impossible part (`2024-00-10`, `2023-02-29`), which MySQL stores under lenient SQL
+//! modes, are [`SourceError::Value`] row errors naming the row and column (turn them
+//! into `NULL` in the query, `NULLIF(column, '0000-00-00')`); the rest of the result is
+//! read on. `GEOMETRY` and `VECTOR` are [`SourceError::UnsupportedType`] with the
+//! function that converts them (`ST_AsGeoJSON(column)`, `VEC_ToText(column)` /
+//! `VECTOR_TO_STRING(column)`).
+//!
+//! Expressions have the types MySQL gives them: comparisons and `TRUE` are integers
+//! (`1 > 0` is `Int(1)`; MySQL has no boolean type), integer literals past `i64` are
+//! `BIGINT UNSIGNED`, and MariaDB's JSON functions (`JSON_OBJECT`, `JSON_EXTRACT`)
+//! return text. Text holding a JSON object still nests as an object when rows are
+//! mapped (cdp-rows' "text parsed as JSON" rule), so `JSON_OBJECT(...) AS
+//! relationshipAttributes` works on both servers.
+//!
+//! **MariaDB `JSON` columns**: MariaDB's `JSON` is `LONGTEXT` with the check
+//! `json_valid(column)`, and its result metadata says `LONGTEXT` (MariaDB's extended
+//! metadata, which would say `json`, is not asked for by mysql_async). So when a text
+//! column of the result comes straight from a table column, the source looks up that
+//! table's column checks in `information_schema.CHECK_CONSTRAINTS` once per query
+//! (after preparing it, before running it) and reads a column whose check is exactly
+//! `json_valid(column)` as `Json`. Through a view, an alias of an expression, or on a
+//! MariaDB without that table, such a column is `Text`: objects still nest (above),
+//! arrays and scalars stay strings.
+//!
+//! # MySQL and MariaDB: sessions, timeouts, errors
+//! - **One connection per query.** It learns the server's flavour from `SELECT
+//!   @@version` (`…-MariaDB…` is MariaDB) and prepares the session in one round trip:
+//!   `SET time_zone = '+00:00', max_statement_time = <seconds>` (MariaDB) or
+//!   `max_execution_time = <milliseconds>` (MySQL), `net_write_timeout = <at least
+//!   the statement timeout, and at least 60 s; a year without a statement timeout>`,
+//!   then `SET SESSION TRANSACTION READ ONLY` and `START TRANSACTION READ ONLY`. The
+//!   session-wide read-only matters: DDL (`CREATE TABLE`) commits the transaction
+//!   before it runs, and is refused only because the session is read-only too. The
+//!   query itself is prepared (the binary protocol), which also refuses several
+//!   statements in one.
+//! - **Errors** keep the server's error number as [`SourceError::code`] (`1792` for a
+//!   write in a read-only transaction, `1146` for an unknown table) and its message as
+//!   the `mysql` client prints it (`ERROR 1792 (25006): Cannot execute statement in a
+//!   READ ONLY transaction`). A query stopped by the statement timeout (MariaDB's
+//!   `1969`, MySQL's `3024`) is [`SourceError::Timeout`]; a lost connection is
+//!   [`SourceError::Connection`]. A login refused (`ERROR 1045 (28000): Access denied
+//!   …`) is [`SourceError::Connect`] naming `host:port/database as user`, never the
+//!   password.
+//! - **Dropping a stream** before its end has a second connection end the query's
+//!   connection (`KILL CONNECTION`, which a user may always do to its own), because
+//!   mysql_async would otherwise read and discard every remaining row before closing.
+//! - **URLs**: `mysql://user@host:3306/database` (`mariadb://` is read the same), with
+//!   mysql_async's parameters; the password comes apart (`MysqlOptions::password`).
+//!   A connection goes where the URL says (mysql_async's `prefer_socket`, which would
+//!   move a connection to `localhost` onto the server's Unix socket, is off; a socket
+//!   is used with `?socket=/path`). No TLS: reach a server across networks through an
+//!   SSH tunnel or a private network.
+//!
 //! # Decisions
 //! - **One connection per query** (PostgreSQL) or per query's thread (SQLite): queries
 //!   never share a transaction, and a source can be used by many syncs at once.
@@ -240,6 +326,8 @@
 
 mod error;
 mod postgres;
+#[cfg(feature = "mysql")]
+mod mysql;
 #[cfg(feature = "snowflake")]
 mod snowflake;
 mod sqlite;
@@ -260,6 +348,9 @@ pub use postgres::{
 };
 /// rustls, re-exported for [`PostgresTls::from_client_config`] (version 0.23, with the
 /// `ring` provider).
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+pub use mysql::{MAX_MYSQL_STATEMENT_TIMEOUT, MIN_MYSQL_NET_WRITE_TIMEOUT, MysqlOptions, MysqlSource};
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use rustls;

@@ -1,7 +1,7 @@
 //! One conformance suite run against every source: what the runner relies on, with
 //! backend differences as parameters, never skips. PostgreSQL needs the test server,
-//! Snowflake (with the `snowflake` feature) the Snowflake test front (`bash .ci/test`
-//! starts both).
+//! Snowflake (with the `snowflake` feature) the Snowflake test front, MySQL (with the
+//! `mysql` feature) the MariaDB test server (`bash .ci/test` starts all three).
 
 mod common;
 
@@ -26,6 +26,8 @@ struct Backend {
     big: u64,
     /// Keeps the SQLite file alive.
     _dir: Option<tempfile::TempDir>,
+    /// How the backend counts from 1 to n (`counting` unless it needs another way).
+    counting: fn(u64) -> String,
 }
 
 impl Backend {
@@ -51,6 +53,7 @@ async fn backends() -> Vec<Backend> {
             refuses_writes: true,
             big: 10_000_000,
             _dir: Some(dir),
+            counting,
         },
         Backend {
             source: Arc::new(
@@ -66,6 +69,7 @@ async fn backends() -> Vec<Backend> {
             refuses_writes: true,
             big: 10_000_000,
             _dir: None,
+            counting,
         },
     ];
     #[cfg(feature = "snowflake")]
@@ -79,6 +83,27 @@ async fn backends() -> Vec<Backend> {
             refuses_writes: false,
             big: 100_000,
             _dir: None,
+            counting,
+        });
+    }
+    #[cfg(feature = "mysql")]
+    {
+        common::mysql::exec("CREATE TABLE IF NOT EXISTS conformance_t (x INTEGER)").await;
+        backends.push(Backend {
+            source: Arc::new(
+                cdp_source::MysqlSource::new(
+                    "conformance",
+                    &common::mysql::mysql_url(),
+                    cdp_source::MysqlOptions::new().password(common::mysql::mysql_password()),
+                )
+                .unwrap(),
+            ),
+            dialect: Dialect::MySQL,
+            upper_case_names: false,
+            refuses_writes: true,
+            big: 10_000_000,
+            _dir: None,
+            counting: mariadb_counting,
         });
     }
     backends
@@ -87,6 +112,14 @@ async fn backends() -> Vec<Backend> {
 /// `SELECT x FROM` 1..=n, in both dialects.
 fn counting(n: u64) -> String {
     format!("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) SELECT x FROM c")
+}
+
+/// `SELECT x FROM` 1..=n on MariaDB, from its sequence engine: a recursive `WITH` stops
+/// at `max_recursive_iterations` (1,000 by default) and is computed whole before its
+/// first row, where `seq_1_to_n` streams (`seq` is `BIGINT UNSIGNED`, hence the cast).
+#[cfg(feature = "mysql")]
+fn mariadb_counting(n: u64) -> String {
+    format!("SELECT CAST(seq AS SIGNED) AS x FROM seq_1_to_{n}")
 }
 
 #[tokio::test]
@@ -125,7 +158,7 @@ async fn an_empty_result_still_has_its_columns() {
 #[tokio::test]
 async fn many_rows_stream_in_order() {
     for backend in backends().await {
-        let mut stream = backend.source.query(&counting(100_000)).await.unwrap();
+        let mut stream = backend.source.query(&(backend.counting)(100_000)).await.unwrap();
         let mut expected = 1;
         while let Some(row) = stream.next().await {
             assert_eq!(row.unwrap(), vec![Value::Int(expected)]);
@@ -167,10 +200,10 @@ async fn syntax_errors_and_writes_are_query_errors_naming_the_source() {
 #[tokio::test]
 async fn a_dropped_stream_leaves_the_source_usable() {
     for backend in backends().await {
-        let mut stream = backend.source.query(&counting(backend.big)).await.unwrap();
+        let mut stream = backend.source.query(&(backend.counting)(backend.big)).await.unwrap();
         assert_eq!(stream.next().await.unwrap().unwrap(), vec![Value::Int(1)]);
         drop(stream);
-        let mut stream = backend.source.query(&counting(3)).await.unwrap();
+        let mut stream = backend.source.query(&(backend.counting)(3)).await.unwrap();
         assert_eq!(read_ok(&mut stream).await.len(), 3);
     }
 }
@@ -181,8 +214,9 @@ async fn queries_run_concurrently_from_spawned_tasks() {
         let tasks: Vec<_> = (1..=4_u64)
             .map(|i| {
                 let source = backend.source.clone();
+                let sql = (backend.counting)(1000 * i);
                 tokio::spawn(async move {
-                    let mut stream = source.query(&counting(1000 * i)).await?;
+                    let mut stream = source.query(&sql).await?;
                     let mut n = 0;
                     while let Some(row) = stream.next().await {
                         row?;

@@ -49,5 +49,7 @@ pub async fn read_ok(stream: &mut RowStream) -> Vec<Values> {
     read_all(stream).await.into_iter().map(|r| r.expect("a row without error")).collect()
 }
 
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "snowflake")]
 pub mod snowflake;
