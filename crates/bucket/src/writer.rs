@@ -47,6 +47,8 @@ pub struct WriterConfig {
     pub encode: EncodeOptions,
     /// The length of a sync window. Default: 10 minutes. Windows are aligned to
     /// multiples of the interval since the Unix epoch (10:00, 10:10, … UTC).
+    /// `Duration::MAX` makes one window that never ends: syncs happen only when
+    /// asked ([`BucketWriter::sync_now`]) or when a file is full.
     pub interval: Duration,
     /// A sync happens early when a file of the window would grow past this many
     /// bytes ([`Encode::encoded_bytes`]). Default: 256 MiB.
@@ -532,6 +534,27 @@ impl BucketWriter {
         self.seal_early(now)?;
         published.extend(self.publish_unpublished().await?);
         Ok(published)
+    }
+
+    /// Takes back every call of the open window: its spool segment is deleted and
+    /// its files dropped, so they are never published; the window goes on, empty.
+    /// Returns how many calls were discarded. Sealed syncs are not touched.
+    ///
+    /// For callers whose appends form one unit that must be published whole or not
+    /// at all, such as a reverse-ETL run: such a caller syncs with
+    /// [`BucketWriter::sync_now`] when the unit is complete, and discards when it
+    /// fails (or, after [`BucketWriter::open`], the calls a crashed unit left).
+    pub fn discard_open(&mut self) -> Result<u64, BucketError> {
+        let Some(open) = self.open.take() else { return Ok(0) };
+        if let Some(segment) = open.segment {
+            let path = segment.path().to_owned();
+            drop(segment);
+            std::fs::remove_file(&path).map_err(|source| BucketError::Spool { path, source })?;
+        }
+        if open.calls > 0 {
+            tracing::info!(bucket = %self.bucket, calls = open.calls, "discarded the open window's calls");
+        }
+        Ok(open.calls)
     }
 
     /// Publishes the open window now, whatever the time, and everything still

@@ -444,3 +444,28 @@ async fn spool_usage_counts_the_records_and_bytes_not_yet_published() {
     assert_eq!(on_disk(&s), 0);
     w.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn discarded_calls_are_never_published_and_the_window_goes_on() {
+    let s = Setup::new("2026-11-22T10:03:00Z");
+    let (mut w, _) = s.open(s.config()).await;
+    w.append(tracks(&["taken-back-1", "taken-back-2"])).await.unwrap();
+    assert_eq!(w.discard_open().unwrap(), 2);
+    assert!(s.segments().is_empty(), "the spool segment is gone");
+    assert_eq!(w.discard_open().unwrap(), 0);
+    w.append(tracks(&["kept"])).await.unwrap();
+    // What a crashed unit left is discarded after the restart too.
+    drop(w);
+    let (mut w, recovery) = s.open(s.config()).await;
+    assert_eq!(recovery.resumed_calls, 1);
+    w.append(tracks(&["kept-after-restart"])).await.unwrap();
+    w.sync_now().await.unwrap();
+    w.append(tracks(&["left-by-a-crash"])).await.unwrap();
+    drop(w);
+    let (mut w, recovery) = s.open(s.config()).await;
+    assert_eq!(recovery.resumed_calls, 1);
+    assert_eq!(w.discard_open().unwrap(), 1);
+    w.shutdown().await.unwrap();
+    assert_eq!(s.by_position().await, [(1, vec!["kept".into(), "kept-after-restart".into()])]);
+    assert!(s.segments().is_empty());
+}

@@ -70,7 +70,8 @@ pub enum DestinationError {
 /// destination batches them as it likes) and calls [`Destination::finish`] at the
 /// end of the run, which delivers whatever is still buffered. A run succeeds only if
 /// both return `Ok`; calls refused for good come back as [`Rejection`]s and become
-/// row errors without failing the run.
+/// row errors without failing the run. When the run fails, the runner calls
+/// [`Destination::abort`] instead of `finish`.
 #[async_trait::async_trait]
 pub trait Destination: Send {
     /// The destination's name (from the configuration), for messages.
@@ -81,4 +82,10 @@ pub trait Destination: Send {
 
     /// Delivers what is buffered; the run is over.
     async fn finish(&mut self) -> Result<Vec<Rejection>, DestinationError>;
+
+    /// The run failed: what is buffered is dropped (the next run reads the same rows
+    /// again), and a destination that can take back what it was given does (the
+    /// bucket publishes nothing of a failed run). The default drops nothing more:
+    /// what an HTTP API or a file already received stays.
+    async fn abort(&mut self) {}
 }

@@ -141,14 +141,23 @@ impl Runner {
         for (name, destination) in &config.destinations {
             if let DestinationConfig::Bucket { bucket, format, integration, action, spool } = destination {
                 let bad = |source| RunnerError::Bucket { name: name.clone(), source: Box::new(source) };
-                let mut writer_config = WriterConfig::new(integration.clone(), action.clone(), *format);
+                // One window that never ends: a run's calls are published as one
+                // sync when the run finishes (or taken back when it fails).
+                let mut writer_config = WriterConfig::new(integration.clone(), action.clone(), *format)
+                    .with_interval(std::time::Duration::MAX);
                 if let Some(spool) = spool {
                     writer_config = writer_config.with_spool_dir(spool);
                 }
-                let (writer, _) =
+                let (mut writer, recovery) =
                     BucketWriter::open(Bucket::from_url(bucket).map_err(bad)?, writer_config, clock.clone())
                         .await
                         .map_err(bad)?;
+                // Calls in the open window belong to a run that never finished: it
+                // failed, and its next run reads the same rows again.
+                if recovery.resumed_calls > 0 {
+                    let discarded = writer.discard_open().map_err(bad)?;
+                    tracing::warn!(destination = %name, calls = discarded, "took back the calls of a run that did not finish");
+                }
                 writers.insert(name.clone(), Arc::new(Mutex::new(writer)));
             }
         }
@@ -325,6 +334,22 @@ impl Runner {
             ));
         let mut mapper = RowMapper::new(options, rows.columns(), started_at).map_err(|e| e.to_string())?;
         let mut destination = self.open_destination(&config.destination).await.map_err(|e| e.to_string())?;
+        let delivered = self.deliver(&mut rows, &mut mapper, destination.as_mut(), tally).await;
+        if delivered.is_err() {
+            destination.abort().await;
+        }
+        delivered
+    }
+
+    /// Reads every row, maps it and hands the call to the destination; finishes the
+    /// destination when every row is read.
+    async fn deliver(
+        &self,
+        rows: &mut cdp_source::RowStream,
+        mapper: &mut RowMapper,
+        destination: &mut dyn Destination,
+        tally: &mut Tally,
+    ) -> Result<(), String> {
         let mut cap = RecordCap::default();
         loop {
             let values = match rows.next().await {
@@ -343,16 +368,9 @@ impl Runner {
                 }
                 Some(Err(e)) => return Err(e.to_string()),
             };
-            let row_number = match cap.admit() {
-                Ok(n) => n,
-                Err(reached) => {
-                    // Deliver what was read, then fail: last_sync_time stays, so no
-                    // row past the cap is skipped for good.
-                    let rejections = destination.finish().await.map_err(|e| e.to_string())?;
-                    tally.rejected(rejections);
-                    return Err(reached.to_string());
-                }
-            };
+            // Past the cap the run fails: last_sync_time stays, so no row past the
+            // cap is skipped for good.
+            let row_number = cap.admit().map_err(|reached| reached.to_string())?;
             tally.rows_read += 1;
             match mapper.map_values(row_number, &values) {
                 Ok(mut call) => {
