@@ -325,9 +325,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
-mod postgres;
 #[cfg(feature = "mysql")]
 mod mysql;
+mod postgres;
 #[cfg(feature = "snowflake")]
 mod snowflake;
 mod sqlite;
@@ -343,14 +343,14 @@ use async_trait::async_trait;
 pub use cdp_query::Dialect;
 pub use cdp_rows::{Columns, Value};
 pub use error::{BoxError, SourceError};
+#[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+pub use mysql::{MAX_MYSQL_STATEMENT_TIMEOUT, MIN_MYSQL_NET_WRITE_TIMEOUT, MysqlOptions, MysqlSource};
 pub use postgres::{
     APPLICATION_NAME, DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, PostgresOptions, PostgresSource,
 };
 /// rustls, re-exported for [`PostgresTls::from_client_config`] (version 0.23, with the
 /// `ring` provider).
-#[cfg(feature = "mysql")]
-#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
-pub use mysql::{MAX_MYSQL_STATEMENT_TIMEOUT, MIN_MYSQL_NET_WRITE_TIMEOUT, MysqlOptions, MysqlSource};
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use rustls;

@@ -116,6 +116,16 @@ pub enum SourceConfig {
         /// Another base URL for Snowflake's API than the account's own.
         base_url: Option<String>,
     },
+    /// A MySQL or MariaDB server (`kind = "mysql"`; needs the `mysql` feature to open).
+    Mysql {
+        /// The connection URL, `mysql://user@host:3306/database`, without a password.
+        url: String,
+        /// The password, from the environment variable the file names.
+        password: Option<Secret>,
+        /// How long one query may run (`max_statement_time` on MariaDB,
+        /// `max_execution_time` on MySQL).
+        statement_timeout: Option<Duration>,
+    },
 }
 
 /// Where the calls go.
@@ -237,6 +247,11 @@ enum RawSource {
         private_key_passphrase_env: Option<String>,
         statement_timeout: Option<String>,
         base_url: Option<String>,
+    },
+    Mysql {
+        url: String,
+        password_env: Option<String>,
+        statement_timeout: Option<String>,
     },
 }
 
@@ -389,6 +404,34 @@ impl Config {
                         statement_timeout,
                         base_url,
                     }
+                }
+                RawSource::Mysql { url, password_env, statement_timeout } => {
+                    let key = |field: &str| format!("sources.{name}.{field}");
+                    if !cfg!(feature = "mysql") {
+                        return Err(invalid(
+                            key("kind"),
+                            "MySQL sources need cdp-sync built with its `mysql` feature \
+                             (cdp-warehouse's `mysql` feature turns it on)",
+                        ));
+                    }
+                    if url_has_password(&url) {
+                        return Err(invalid(
+                            key("url"),
+                            "the URL holds a password: give it through `password_env` instead",
+                        ));
+                    }
+                    let password = match password_env {
+                        Some(var) => Some(secret(key("password_env"), &var)?),
+                        None => None,
+                    };
+                    let statement_timeout = match statement_timeout {
+                        Some(text) => Some(
+                            parse_duration(&text)
+                                .map_err(|reason| invalid(key("statement_timeout"), reason))?,
+                        ),
+                        None => None,
+                    };
+                    SourceConfig::Mysql { url, password, statement_timeout }
                 }
             };
             sources.insert(name, config);
@@ -693,6 +736,73 @@ mod tests {
             message.contains("`sources.demo.kind`") && message.contains("`snowflake` feature"),
             "{message}"
         );
+    }
+
+    const MYSQL: &str = r#"
+        [sources.shop]
+        kind = "mysql"
+        url = "mysql://cdp@127.0.0.1:3306/shop"
+        password_env = "APP_PW"
+        statement_timeout = "90s"
+
+        [destinations.out]
+        kind = "ndjson"
+        path = "-"
+
+        [[syncs]]
+        name = "customers"
+        type = "identify"
+        source = "shop"
+        destination = "out"
+        query = "SELECT id AS userId FROM customers WHERE UNIX_TIMESTAMP(updated_at) > {{last_sync_time}}"
+        every = "15m"
+    "#;
+
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn mysql_sources_read() {
+        let config = parse(MYSQL).unwrap();
+        match &config.sources["shop"] {
+            SourceConfig::Mysql { url, password, statement_timeout } => {
+                assert_eq!(url, "mysql://cdp@127.0.0.1:3306/shop");
+                assert_eq!(password.as_ref().map(Secret::expose), Some("pw-secret"));
+                assert_eq!(*statement_timeout, Some(Duration::from_secs(90)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!format!("{config:?}").contains("pw-secret"), "secrets never show");
+        let bare = parse(
+            &MYSQL.replace("password_env = \"APP_PW\"\n", "").replace("statement_timeout = \"90s\"\n", ""),
+        )
+        .unwrap();
+        assert!(matches!(
+            &bare.sources["shop"],
+            SourceConfig::Mysql { password: None, statement_timeout: None, .. }
+        ));
+        for (text, key) in [
+            (MYSQL.replace("cdp@127.0.0.1", "cdp:hunter2@127.0.0.1"), "sources.shop.url"),
+            (
+                MYSQL.replace("password_env = \"APP_PW\"", "password_env = \"UNSET\""),
+                "sources.shop.password_env",
+            ),
+            (
+                MYSQL.replace("statement_timeout = \"90s\"", "statement_timeout = \"soon\""),
+                "sources.shop.statement_timeout",
+            ),
+        ] {
+            let message = error(&text);
+            assert!(message.contains(&format!("`{key}`")), "{key}: {message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+        let message = error(&MYSQL.replace("statement_timeout", "tls_ca_file"));
+        assert!(message.contains("tls_ca_file"), "unknown keys are refused: {message}");
+    }
+
+    #[cfg(not(feature = "mysql"))]
+    #[test]
+    fn mysql_sources_need_the_feature() {
+        let message = error(MYSQL);
+        assert!(message.contains("`sources.shop.kind`") && message.contains("`mysql` feature"), "{message}");
     }
 
     #[test]

@@ -77,6 +77,24 @@ pub(crate) async fn open(name: &str, config: &SourceConfig) -> Result<Arc<dyn So
                 reason: "Snowflake sources need cdp-sync built with its `snowflake` feature".to_owned(),
             });
         }
+        #[cfg(feature = "mysql")]
+        SourceConfig::Mysql { url, password, statement_timeout } => {
+            let mut options = cdp_source::MysqlOptions::new();
+            if let Some(password) = password {
+                options = options.password(password.expose());
+            }
+            if let Some(timeout) = statement_timeout {
+                options = options.statement_timeout(*timeout);
+            }
+            Arc::new(cdp_source::MysqlSource::new(name, url, options)?)
+        }
+        #[cfg(not(feature = "mysql"))]
+        SourceConfig::Mysql { .. } => {
+            return Err(SourceError::Config {
+                source_name: name.to_owned(),
+                reason: "MySQL sources need cdp-sync built with its `mysql` feature".to_owned(),
+            });
+        }
         SourceConfig::Sqlite { path } => {
             let (name, path) = (name.to_owned(), path.clone());
             let opened =
