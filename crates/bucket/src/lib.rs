@@ -79,6 +79,7 @@
 
 mod bucket;
 mod clock;
+mod encoder_thread;
 mod error;
 mod local;
 mod name;

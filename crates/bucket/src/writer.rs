@@ -11,6 +11,7 @@ use cdp_calls::{Call, CallType, Timestamp};
 use cdp_encode::{Encode, EncodeOptions, FileEncoder, FileFormat};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
+use crate::encoder_thread::EncoderThread;
 use crate::spool::{BatchPayload, Record, Segment, SegmentReader, Spool, SpoolUsage};
 use crate::{
     Bucket, BucketError, Clock, Durability, FileReport, Id, ObjectName, Position, Published, SpoolRepair,
@@ -162,7 +163,8 @@ pub struct Appended {
 /// The calls of the window being filled.
 struct OpenWindow {
     segment: Option<Segment>,
-    files: BTreeMap<CallType, FileEncoder>,
+    /// The window's files, each encoded on a thread of its own.
+    files: BTreeMap<CallType, EncoderThread>,
     calls: u64,
 }
 
@@ -193,7 +195,7 @@ struct Sealed {
     /// The encoders of the files not published yet. `None` after an attempt that
     /// failed (or was dropped half-way) when the spool has the calls: they are
     /// encoded again from it, so that an outage holds no memory.
-    encoders: Option<BTreeMap<CallType, FileEncoder>>,
+    encoders: Option<BTreeMap<CallType, EncoderThread>>,
     /// Without a spool: a file encoded by an attempt that failed, kept for the next.
     kept: BTreeMap<CallType, (u64, Encoded)>,
     /// An encoder is out of `encoders` being finished (cleared when its file is
@@ -209,7 +211,7 @@ impl Sealed {
         position: Position,
         window: Window,
         segment: Option<(PathBuf, SpoolUsage)>,
-        encoders: BTreeMap<CallType, FileEncoder>,
+        encoders: BTreeMap<CallType, EncoderThread>,
         recovered: bool,
     ) -> Sealed {
         let (segment, usage) = segment.map_or((None, SpoolUsage::default()), |(p, u)| (Some(p), u));
@@ -349,11 +351,12 @@ impl BucketWriter {
                 Some((position, end)) => {
                     highest = highest.max(Some(position));
                     let window = Window { start: window.start, end };
+                    let files = on_threads(replay.files, writer.config.format)?;
                     writer.unpublished.push_back(Sealed::new(
                         position,
                         window,
                         Some((path, usage)),
-                        replay.files,
+                        files,
                         true,
                     ));
                 }
@@ -361,8 +364,8 @@ impl BucketWriter {
                     let segment = spool.reopen_segment(&path, usage)?;
                     recovery.resumed_calls = replay.calls;
                     writer.bounds = window;
-                    writer.open =
-                        Some(OpenWindow { segment: Some(segment), files: replay.files, calls: replay.calls });
+                    let files = on_threads(replay.files, writer.config.format)?;
+                    writer.open = Some(OpenWindow { segment: Some(segment), files, calls: replay.calls });
                 }
                 None => unsealed.push((spool.reopen_segment(&path, usage)?, window, replay.files)),
             }
@@ -387,6 +390,7 @@ impl BucketWriter {
             writer.spool.as_ref().expect("segments come from a spool").set_last_position(position)?;
             writer.next_position = position.next();
             let segment = Some((segment.path().to_owned(), segment.usage()));
+            let files = on_threads(files, writer.config.format)?;
             writer.unpublished.push_back(Sealed::new(position, window, segment, files, true));
         }
         recovery.republished = writer.publish_unpublished().await?;
@@ -467,47 +471,106 @@ impl BucketWriter {
         // and sync first if the batch would take a file past its limit. (Without a
         // spool only the check after the batch applies: files can pass the limit
         // by one batch.)
+        let mut growth: BTreeMap<CallType, u64> = BTreeMap::new();
         if self.spool.is_some() {
-            let mut growth: BTreeMap<CallType, u64> = BTreeMap::new();
             self.batch.clear();
             for call in &calls {
                 let len = self.batch.push(|out| call.write_json(out));
                 *growth.entry(call.call_type()).or_default() += len as u64;
             }
-            if let Some(open) = &self.open
-                && growth.iter().any(|(t, grow)| {
-                    let have = open.files.get(t).map_or(0, Encode::encoded_bytes);
-                    have > 0 && have + grow > self.config.max_file_bytes
-                })
-            {
+            if self.would_pass_max_file_bytes(&growth).await? {
                 published.extend(self.sync_early(now).await?);
+            }
+        } else {
+            for call in &calls {
+                *growth.entry(call.call_type()).or_default() += call.compact_json_len() as u64;
             }
         }
         self.spool_batch()?;
+        // The calls are in the spool: encoding them happens on the files' threads,
+        // and this returns once they are queued there.
+        let count = calls.len();
+        let mut by_type: BTreeMap<CallType, Vec<Call>> = BTreeMap::new();
+        for call in calls {
+            by_type.entry(call.call_type()).or_default().push(call);
+        }
+        let (format, options) = (self.config.format, &self.config.encode);
         let open =
             self.open.get_or_insert_with(|| OpenWindow { segment: None, files: BTreeMap::new(), calls: 0 });
+        open.calls += count as u64;
         let mut result = Ok(());
-        for call in &calls {
-            let call_type = call.call_type();
-            let file = open.files.entry(call_type).or_insert_with(|| {
-                FileEncoder::new(self.config.format, call_type, self.config.encode.clone())
-            });
-            if let Err(source) = file.write(call) {
+        for (call_type, calls) in by_type {
+            let file = match open.files.entry(call_type) {
+                std::collections::btree_map::Entry::Occupied(file) => file.into_mut(),
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    match EncoderThread::spawn(FileEncoder::new(format, call_type, options.clone()), format) {
+                        Ok(thread) => slot.insert(thread),
+                        Err(source) => {
+                            result =
+                                Err(BucketError::Encode { call_type, source: thread_error(format, source) });
+                            break;
+                        }
+                    }
+                }
+            };
+            let estimate = growth.get(&call_type).copied().unwrap_or(0);
+            if let Err(source) = file.write(calls, estimate).await {
                 result = Err(BucketError::Encode { call_type, source });
                 break;
             }
         }
-        open.calls += calls.len() as u64;
         if let Err(e) = result {
             // The calls are in the spool but not in the files: only a restart,
             // which reads the spool again, makes them whole.
             return Err(self.stop(e));
         }
-        let full = open.files.values().any(|f| f.encoded_bytes() >= self.config.max_file_bytes);
-        if full {
+        if self.is_full().await? {
             published.extend(self.sync_early(now).await?);
         }
-        Ok(Appended { calls: calls.len(), window: self.bounds, published })
+        Ok(Appended { calls: count, window: self.bounds, published })
+    }
+
+    /// Whether a batch growing the files by `growth` would take one past
+    /// `max_file_bytes`. Exact: near the limit it waits for the file's thread to
+    /// encode what is queued (only then).
+    async fn would_pass_max_file_bytes(
+        &mut self,
+        growth: &BTreeMap<CallType, u64>,
+    ) -> Result<bool, BucketError> {
+        let max = self.config.max_file_bytes;
+        let Some(open) = self.open.as_mut() else { return Ok(false) };
+        for (&call_type, &grow) in growth {
+            let Some(file) = open.files.get_mut(&call_type) else { continue };
+            if file.expected_bytes(grow) <= max {
+                continue;
+            }
+            let (have, grow) = match file.settled_bytes(grow).await {
+                Ok(settled) => settled,
+                Err(source) => return Err(self.stop(BucketError::Encode { call_type, source })),
+            };
+            if have > 0 && have + grow > max {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether a file of the open window has reached `max_file_bytes` (exact, as
+    /// above).
+    async fn is_full(&mut self) -> Result<bool, BucketError> {
+        let max = self.config.max_file_bytes;
+        let Some(open) = self.open.as_mut() else { return Ok(false) };
+        for (&call_type, file) in open.files.iter_mut() {
+            if file.expected_bytes(0) < max {
+                continue;
+            }
+            match file.settled_bytes(0).await {
+                Ok((have, _)) if have >= max => return Ok(true),
+                Ok(_) => {}
+                Err(source) => return Err(self.stop(BucketError::Encode { call_type, source })),
+            }
+        }
+        Ok(false)
     }
 
     /// Does what is due: syncs the spool when the durability interval has passed,
@@ -702,7 +765,7 @@ impl BucketWriter {
         sealed.in_flight = false;
         if sealed.encoders.is_none() {
             let encoders = match &sealed.segment {
-                Some(path) => replay_segment(path, format, &encode_options)?.files,
+                Some(path) => on_threads(replay_segment(path, format, &encode_options)?.files, format)?,
                 None => BTreeMap::new(),
             };
             sealed.encoders = Some(encoders);
@@ -731,28 +794,30 @@ impl BucketWriter {
             let (rows, encoded) = match sealed.kept.remove(&call_type) {
                 Some(kept) => kept,
                 None => {
-                    let encoder =
+                    let thread =
                         sealed.encoders.as_mut().and_then(|e| e.remove(&call_type)).expect("listed above");
                     sealed.in_flight = true;
-                    let rows = encoder.rows();
-                    let encoded = match &local {
-                        Some(local) => {
-                            let (dir, fsync) = (local.root.clone(), local.fsync);
-                            Encoded::File(
-                                blocking(move || crate::local::finish(&dir, call_type, encoder, fsync))
-                                    .await?,
-                            )
-                        }
-                        None => Encoded::Chunks(
-                            blocking(move || {
+                    // On the blocking pool: wait for the file's thread to encode every
+                    // call, then finish the file.
+                    let local = local.as_ref().map(|l| (l.root.clone(), l.fsync));
+                    blocking(move || {
+                        let encoder = thread
+                            .into_encoder()
+                            .map_err(|source| BucketError::Encode { call_type, source })?;
+                        let rows = encoder.rows();
+                        let encoded = match local {
+                            Some((dir, fsync)) => {
+                                Encoded::File(crate::local::finish(&dir, call_type, encoder, fsync)?)
+                            }
+                            None => Encoded::Chunks(
                                 encoder
                                     .finish_to_chunks()
-                                    .map_err(|source| BucketError::Encode { call_type, source })
-                            })
-                            .await?,
-                        ),
-                    };
-                    (rows, encoded)
+                                    .map_err(|source| BucketError::Encode { call_type, source })?,
+                            ),
+                        };
+                        Ok((rows, encoded))
+                    })
+                    .await?
                 }
             };
             let bytes = encoded.bytes();
@@ -960,6 +1025,29 @@ fn replay_segment(
     replay.repair = reader.repair()?;
     replay.len = reader.offset();
     Ok(replay)
+}
+
+/// Moves each encoder to a thread of its own.
+fn on_threads(
+    files: BTreeMap<CallType, FileEncoder>,
+    format: FileFormat,
+) -> Result<BTreeMap<CallType, EncoderThread>, BucketError> {
+    files
+        .into_iter()
+        .map(|(call_type, encoder)| {
+            EncoderThread::spawn(encoder, format)
+                .map(|thread| (call_type, thread))
+                .map_err(|source| BucketError::Encode { call_type, source: thread_error(format, source) })
+        })
+        .collect()
+}
+
+/// A thread that could not be started, as an encoding error of its file.
+fn thread_error(format: FileFormat, source: std::io::Error) -> cdp_encode::EncodeError {
+    cdp_encode::EncodeError::Write {
+        format,
+        source: format!("cannot start an encoder thread: {source}").into(),
+    }
 }
 
 /// Runs blocking work (encoding, file I/O) on tokio's blocking pool.

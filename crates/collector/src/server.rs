@@ -158,8 +158,29 @@ impl Collector {
         }
         let metrics = Arc::new(Metrics::new());
         let (to_writer, from_handlers) = mpsc::channel::<Append>(1024);
-        let writer_task =
-            tokio::spawn(writer_loop(writer, from_handlers, config.tick, clock.clone(), metrics.clone()));
+        // The writer runs on a thread of its own (its spool writes and fsyncs are
+        // blocking I/O), with a runtime of its own for the object store's puts; its
+        // files are encoded on threads of their own. Handlers only wait for its answer.
+        let (writer_done, writer_task) = oneshot::channel();
+        let loop_clock = clock.clone();
+        let loop_metrics = metrics.clone();
+        let tick = config.tick;
+        std::thread::Builder::new()
+            .name("cdp-writer".into())
+            .spawn(move || {
+                let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(runtime) => {
+                        runtime.block_on(writer_loop(writer, from_handlers, tick, loop_clock, loop_metrics))
+                    }
+                    Err(e) => {
+                        Err(CollectorError::WriterTask { message: format!("cannot start its runtime: {e}") })
+                    }
+                };
+                let _ = writer_done.send(result);
+            })
+            .map_err(|e| CollectorError::WriterTask {
+                message: format!("cannot start the writer thread: {e}"),
+            })?;
         let rejected = config.rejected.clone().map(|c| Arc::new(Mutex::new(RejectedLog::new(c))));
         let state = Arc::new(State { config: config.clone(), clock, to_writer, metrics, rejected });
         let graceful = GracefulShutdown::new();
@@ -205,8 +226,9 @@ impl Collector {
             tracing::warn!("requests still in flight after the drain timeout; closing");
         }
         drop(state);
-        let published =
-            writer_task.await.map_err(|e| CollectorError::WriterTask { message: e.to_string() })??;
+        let published = writer_task.await.map_err(|_| CollectorError::WriterTask {
+            message: "the writer thread ended abnormally".into(),
+        })??;
         Ok(Shutdown { published })
     }
 }
