@@ -30,6 +30,8 @@ struct Progress {
     encoded_bytes: AtomicU64,
     /// The sum of the estimates of the batches it took.
     estimate_done: AtomicU64,
+    /// The calls it encoded.
+    calls_done: AtomicU64,
 }
 
 /// An encoder running on its own thread, fed batches of calls through a bounded
@@ -46,6 +48,8 @@ pub(crate) struct EncoderThread {
     initial_bytes: u64,
     /// The sum of the estimates of the batches sent.
     sent_estimate: u64,
+    /// The calls sent.
+    calls_sent: u64,
 }
 
 impl EncoderThread {
@@ -67,6 +71,7 @@ impl EncoderThread {
                             }
                             shared.encoded_bytes.store(encoder.encoded_bytes(), Ordering::Release);
                             shared.estimate_done.fetch_add(estimate, Ordering::AcqRel);
+                            shared.calls_done.fetch_add(calls.len() as u64, Ordering::AcqRel);
                         }
                         Message::Settle(reply) => {
                             let _ = reply.send(encoder.encoded_bytes());
@@ -83,6 +88,7 @@ impl EncoderThread {
             progress,
             initial_bytes,
             sent_estimate: 0,
+            calls_sent: 0,
         })
     }
 
@@ -90,9 +96,16 @@ impl EncoderThread {
     /// queue is full. `estimate` is about how much they add to the file (their JSON).
     /// An error is the thread's, from an earlier batch: the encoder stopped there.
     pub(crate) async fn write(&mut self, calls: Vec<Call>, estimate: u64) -> Result<(), EncodeError> {
+        let count = calls.len() as u64;
         self.send(Message::Calls(calls, estimate)).await?;
         self.sent_estimate += estimate;
+        self.calls_sent += count;
         Ok(())
+    }
+
+    /// Calls sent to the thread and not encoded yet.
+    pub(crate) fn backlog(&self) -> u64 {
+        self.calls_sent.saturating_sub(self.progress.calls_done.load(Ordering::Acquire))
     }
 
     /// How many file bytes a byte of estimate has made so far (at least 1; 2 before

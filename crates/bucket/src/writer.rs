@@ -439,6 +439,13 @@ impl BucketWriter {
         self.next_position
     }
 
+    /// Calls of the open window appended but not encoded into its files yet (each
+    /// file is encoded on a thread of its own; [`BucketWriter::append`] does not
+    /// wait for it). At most a bounded queue's worth per file.
+    pub fn encoding_backlog(&self) -> u64 {
+        self.open.as_ref().map_or(0, |w| w.files.values().map(EncoderThread::backlog).sum())
+    }
+
     /// What the spool holds now: the open window's segment and the sealed ones
     /// not published yet (nothing without a spool).
     pub fn spool_usage(&self) -> SpoolUsage {

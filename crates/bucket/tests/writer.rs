@@ -469,3 +469,28 @@ async fn discarded_calls_are_never_published_and_the_window_goes_on() {
     assert_eq!(s.by_position().await, [(1, vec!["kept".into(), "kept-after-restart".into()])]);
     assert!(s.segments().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_do_not_wait_for_the_files_to_be_encoded() {
+    let s = Setup::new("2026-11-22T10:03:00Z");
+    let calls = |prefix: &str, n: usize| -> Vec<Call> {
+        (0..n).map(|i| call(CallType::Track, &format!("{prefix}{i}"))).collect()
+    };
+    let config = WriterConfig::new(Id::new("i").unwrap(), Id::new("a").unwrap(), FileFormat::Parquet)
+        .with_spool_dir(s.spool());
+    let (mut w, _) = s.open(config).await;
+    // A batch whose Parquet row groups take a while to encode: the append returns
+    // once it is spooled, with the calls still to be encoded on the file's thread.
+    w.append(calls("big", 100_000)).await.unwrap();
+    let backlog = w.encoding_backlog();
+    assert!(backlog > 50_000, "the append waited for the encoding: {backlog} calls left");
+    // Small appends meanwhile are answered once spooled, while the big batch is
+    // still being encoded.
+    for small in calls("small", 20).chunks(1) {
+        w.append(small.to_vec()).await.unwrap();
+        assert!(w.encoding_backlog() > 0, "an append waited for the encoding to finish");
+    }
+    // Publishing waits for the encoding: every call is in the file.
+    let reports = w.shutdown().await.unwrap();
+    assert_eq!(reports.iter().map(SyncReport::rows).sum::<u64>(), 100_020);
+}

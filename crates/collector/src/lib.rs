@@ -115,7 +115,8 @@
 //! `cdp_collector_calls_rejected_total{type,reason}` (`reason` is
 //! [`cdp_calls::CallError::code`]), `cdp_collector_rejected_calls_unwritten_total`,
 //! `cdp_collector_open_connections`, `cdp_collector_spool_bytes`,
-//! `cdp_collector_spool_records`, `cdp_collector_open_window_age_seconds`,
+//! `cdp_collector_spool_records`, `cdp_collector_encoding_backlog_calls`,
+//! `cdp_collector_open_window_age_seconds`,
 //! `cdp_collector_last_publish_timestamp_seconds`,
 //! `cdp_collector_last_publish_duration_seconds`,
 //! `cdp_collector_positions_published_total`. `route` is one of the paths above or

@@ -51,6 +51,7 @@ pub(crate) struct Metrics {
     connections: Gauge,
     spool_bytes: Gauge,
     spool_records: Gauge,
+    encoding_backlog: Gauge,
     window_age: Gauge<f64, AtomicU64>,
     last_publish: Gauge<f64, AtomicU64>,
     last_publish_duration: Gauge<f64, AtomicU64>,
@@ -75,6 +76,7 @@ impl Metrics {
             connections: Gauge::default(),
             spool_bytes: Gauge::default(),
             spool_records: Gauge::default(),
+            encoding_backlog: Gauge::default(),
             window_age: Gauge::default(),
             last_publish: Gauge::default(),
             last_publish_duration: Gauge::default(),
@@ -115,6 +117,11 @@ impl Metrics {
             "spool_records",
             "Records of calls in the spool (one per group of requests appended)",
             metrics.spool_records.clone(),
+        );
+        registry.register(
+            "encoding_backlog_calls",
+            "Calls spooled and acknowledged but not encoded into the open window's files yet",
+            metrics.encoding_backlog.clone(),
         );
         registry.register_with_unit(
             "open_window_age",
@@ -181,6 +188,7 @@ impl Metrics {
         let usage = writer.spool_usage();
         self.spool_bytes.set(i64::try_from(usage.bytes).unwrap_or(i64::MAX));
         self.spool_records.set(i64::try_from(usage.records).unwrap_or(i64::MAX));
+        self.encoding_backlog.set(i64::try_from(writer.encoding_backlog()).unwrap_or(i64::MAX));
         let age = if writer.open_calls() == 0 {
             0.0
         } else {
