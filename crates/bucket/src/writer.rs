@@ -235,8 +235,12 @@ impl Sealed {
 /// - [`BucketWriter::append`] stamps what the calls lack (`receivedAt` and so on,
 ///   [`Call::fill_missing`]), validates them, appends them to the spool (one record
 ///   per batch, synced per [`Durability`]) and encodes them into the window's
-///   files. It returns once they are in the spool. A batch with an invalid call is
-///   refused whole.
+///   files. It returns once they are in the spool: each file of the open window is
+///   encoded on a thread of its own, fed through a bounded queue (an append waits
+///   only when that queue is full), so that encoding, a Parquet row group's
+///   compression above all, never holds up an append nor runs on an async worker
+///   ([`BucketWriter::encoding_backlog`]). A batch with an invalid call is refused
+///   whole.
 /// - The window `[start, start + interval)` that was open when a call arrived is
 ///   the one it is published with. When the window has ended (checked by `append`
 ///   and [`BucketWriter::tick`]), its files are published: one per call type with
