@@ -39,7 +39,8 @@ impl Source for Generated {
 
     async fn query(&self, sql: &str) -> Result<RowStream, SourceError> {
         let people = sql.contains("FROM people");
-        let columns = if people { Columns::new(["userId", "email"]) } else { Columns::new(["userId", "event"]) };
+        let columns =
+            if people { Columns::new(["userId", "email"]) } else { Columns::new(["userId", "event"]) };
         let fail_after = self.fail_after.load(Ordering::SeqCst);
         let rows = futures::stream::unfold(0_u64, move |n| async move {
             if n == ROWS {
@@ -57,7 +58,8 @@ impl Source for Generated {
             if n % 100 == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            let second = if people { Value::from(format!("p{n}@example.com")) } else { Value::from("Ordered") };
+            let second =
+                if people { Value::from(format!("p{n}@example.com")) } else { Value::from("Ordered") };
             Some((Ok(vec![Value::from(format!("u{n}")), second]), n + 1))
         });
         Ok(RowStream::new("gen", columns, rows))
@@ -105,7 +107,9 @@ fn positions(dir: &Path) -> BTreeMap<u64, Vec<(String, Vec<String>)>> {
         let text = std::fs::read_to_string(dir.join("bucket").join(&name)).unwrap();
         let users = text
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["user_id"].as_str().unwrap().to_owned())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["user_id"].as_str().unwrap().to_owned()
+            })
             .collect();
         out.entry(object.position.get()).or_default().push((object.call_type.as_str().to_owned(), users));
     }
