@@ -289,7 +289,8 @@
 //!   session-wide read-only matters: DDL (`CREATE TABLE`) commits the transaction
 //!   before it runs, and is refused only because the session is read-only too. The
 //!   query itself is prepared (the binary protocol), which also refuses several
-//!   statements in one.
+//!   statements in one. This needs MariaDB 10.1 or later (`max_statement_time`) or
+//!   MySQL 5.7.8 or later (`max_execution_time`); the tests run against MariaDB 10.11.
 //! - **Errors** keep the server's error number as [`SourceError::code`] (`1792` for a
 //!   write in a read-only transaction, `1146` for an unknown table) and its message as
 //!   the `mysql` client prints it (`ERROR 1792 (25006): Cannot execute statement in a
