@@ -89,6 +89,37 @@ pub enum SourceError {
         source: Option<BoxError>,
     },
 
+    /// The database refused the login: a wrong password, an unknown user, a user
+    /// who may not log in or may not use the database (SQLSTATE class `28` on
+    /// PostgreSQL).
+    #[error("source `{source_name}`: cannot connect to {target}: the database refused the login: {reason}")]
+    Login {
+        /// The source's name.
+        source_name: String,
+        /// What was connected to, as for [`SourceError::Connect`]. Never a password.
+        target: String,
+        /// Why, as the server says (`FATAL 28P01: password authentication failed for
+        /// user "etl"`).
+        reason: String,
+        /// The underlying error.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// The SSH tunnel to the database could not be opened (the `ssh` feature): the
+    /// SSH server cannot be reached, shows another host key, refuses the key, or
+    /// cannot reach the database. [`crate::tunnel::TunnelError`] says which.
+    #[cfg(feature = "ssh")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ssh")))]
+    #[error("source `{source_name}`: SSH tunnel: {error}")]
+    Tunnel {
+        /// The source's name.
+        source_name: String,
+        /// What failed.
+        #[source]
+        error: Box<crate::tunnel::TunnelError>,
+    },
+
     /// A result column has a type the source cannot convert. Reported by
     /// [`crate::Source::query`], before any row.
     #[error(
@@ -153,7 +184,10 @@ impl SourceError {
             | SourceError::Timeout { source_name, .. }
             | SourceError::UnsupportedType { source_name, .. }
             | SourceError::Value { source_name, .. }
-            | SourceError::Connection { source_name, .. } => source_name,
+            | SourceError::Connection { source_name, .. }
+            | SourceError::Login { source_name, .. } => source_name,
+            #[cfg(feature = "ssh")]
+            SourceError::Tunnel { source_name, .. } => source_name,
         }
     }
 

@@ -309,6 +309,18 @@
 //!   is used with `?socket=/path`). No TLS: reach a server across networks through an
 //!   SSH tunnel or a private network.
 //!
+//! # SSH tunnels
+//! With the `ssh` feature, `PostgresOptions::ssh_tunnel` makes every query of a
+//! PostgreSQL source go through an SSH tunnel (`tunnel::Tunnel`, on russh): the
+//! SSH server's host key is pinned by its `SHA256:` fingerprint, the login is a
+//! private key, and the connection string's host and port are the database as the
+//! SSH server sees them. Any other driver that takes a host and port uses the same
+//! `Tunnel::open` and connects to `Tunnel::local_addr`.
+//! `tunnel::generate_key` writes new Ed25519 keys. [`Source::check`] fails with an
+//! error whose [`SourceError::check_step`] says which step failed: the SSH
+//! connection, host key, login or forwarding, the database connection, its login
+//! ([`SourceError::Login`]), or the database.
+//!
 //! # Decisions
 //! - **One connection per query** (PostgreSQL) or per query's thread (SQLite): queries
 //!   never share a transaction, and a source can be used by many syncs at once.
@@ -325,6 +337,7 @@
 //! - `application_name` is `cdp-warehouse` unless the connection string sets one.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod check;
 mod error;
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -335,6 +348,9 @@ mod sqlite;
 mod stream;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "ssh")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ssh")))]
+pub mod tunnel;
 
 use std::fmt;
 use std::sync::Arc;
@@ -343,6 +359,7 @@ use async_trait::async_trait;
 
 pub use cdp_query::Dialect;
 pub use cdp_rows::{Columns, Value};
+pub use check::CheckStep;
 pub use error::{BoxError, SourceError};
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]

@@ -50,6 +50,8 @@ pub struct PostgresOptions {
     connect_timeout: Duration,
     #[cfg(feature = "tls")]
     tls: Option<crate::PostgresTls>,
+    #[cfg(feature = "ssh")]
+    ssh: Option<crate::tunnel::SshConfig>,
 }
 
 impl PostgresOptions {
@@ -63,6 +65,8 @@ impl PostgresOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "ssh")]
+            ssh: None,
         }
     }
 
@@ -101,6 +105,17 @@ impl PostgresOptions {
         self.tls = Some(tls);
         self
     }
+
+    /// Connect through an SSH tunnel: every query opens a [`crate::tunnel::Tunnel`]
+    /// to the connection string's host and port *as the SSH server sees them*, and
+    /// the connection goes through it (TLS, when set, still checks the database's
+    /// own host name). The connection string must name exactly one host.
+    #[cfg(feature = "ssh")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ssh")))]
+    pub fn ssh_tunnel(mut self, ssh: crate::tunnel::SshConfig) -> PostgresOptions {
+        self.ssh = Some(ssh);
+        self
+    }
 }
 
 impl Default for PostgresOptions {
@@ -117,6 +132,8 @@ impl fmt::Debug for PostgresOptions {
             .field("connect_timeout", &self.connect_timeout);
         #[cfg(feature = "tls")]
         s.field("tls", &self.tls.is_some());
+        #[cfg(feature = "ssh")]
+        s.field("ssh", &self.ssh);
         s.finish()
     }
 }
@@ -166,6 +183,18 @@ pub struct PostgresSource {
     has_password: bool,
     #[cfg(feature = "tls")]
     tls: Option<crate::PostgresTls>,
+    #[cfg(feature = "ssh")]
+    ssh: Option<SshRoute>,
+}
+
+/// The SSH tunnel a source connects through, and the database as the SSH server sees
+/// it.
+#[cfg(feature = "ssh")]
+#[derive(Debug, Clone)]
+struct SshRoute {
+    config: crate::tunnel::SshConfig,
+    host: String,
+    port: u16,
 }
 
 impl PostgresSource {
@@ -221,8 +250,19 @@ impl PostgresSource {
             }));
         }
         let has_password = config.get_password().is_some();
+        #[cfg(feature = "ssh")]
+        let ssh = match options.ssh {
+            Some(ssh) => Some(ssh_route(&name, &config, ssh)?),
+            None => None,
+        };
+        #[allow(unused_mut)]
+        let mut target = describe_target(&config);
+        #[cfg(feature = "ssh")]
+        if let Some(route) = &ssh {
+            target.push_str(&format!(" via SSH {}", route.config));
+        }
         Ok(PostgresSource {
-            target: describe_target(&config),
+            target,
             context: ErrorContext { name: name.into(), statement_timeout: options.statement_timeout },
             config,
             connect_timeout,
@@ -230,6 +270,8 @@ impl PostgresSource {
             has_password,
             #[cfg(feature = "tls")]
             tls: options.tls,
+            #[cfg(feature = "ssh")]
+            ssh,
         })
     }
 
@@ -245,26 +287,33 @@ impl PostgresSource {
 
     /// Opens a connection and spawns its driver task.
     async fn connect(&self) -> Result<Connection, SourceError> {
+        #[cfg(feature = "ssh")]
+        if let Some(route) = &self.ssh {
+            return self.connect_through(route).await;
+        }
         let connect = async {
             #[cfg(feature = "tls")]
             if let Some(tls) = &self.tls {
                 let (client, connection) = self.config.connect(tls.connector()).await?;
                 let task = self.spawn_connection(connection);
-                return Ok(Connection { client, task });
+                return Ok(Connection::direct(client, task));
             }
             let (client, connection) = self.config.connect(NoTls).await?;
             let task = self.spawn_connection(connection);
-            Ok::<_, tokio_postgres::Error>(Connection { client, task })
+            Ok::<_, tokio_postgres::Error>(Connection::direct(client, task))
         };
         tracing::debug!(source = %self.context.name, target = %self.target, "connecting");
+        self.timed_connect(connect).await
+    }
+
+    /// Runs `connect` within the connect timeout, translating its errors.
+    async fn timed_connect(
+        &self,
+        connect: impl std::future::Future<Output = Result<Connection, tokio_postgres::Error>>,
+    ) -> Result<Connection, SourceError> {
         match tokio::time::timeout(self.connect_timeout + Duration::from_secs(1), connect).await {
             Ok(Ok(connection)) => Ok(connection),
-            Ok(Err(e)) => Err(SourceError::Connect {
-                source_name: self.context.name.to_string(),
-                target: self.target.clone(),
-                reason: describe(&e).1,
-                source: Some(Box::new(e)),
-            }),
+            Ok(Err(e)) => Err(self.connect_error(e)),
             Err(_) => Err(SourceError::Connect {
                 source_name: self.context.name.to_string(),
                 target: self.target.clone(),
@@ -275,6 +324,56 @@ impl PostgresSource {
                 source: None,
             }),
         }
+    }
+
+    /// A failed connection attempt: a refused login ([`SourceError::Login`]) or
+    /// another connection failure.
+    fn connect_error(&self, e: tokio_postgres::Error) -> SourceError {
+        let (source_name, target, reason) =
+            (self.context.name.to_string(), self.target.clone(), describe(&e).1);
+        if e.code().is_some_and(|code| code.code().starts_with("28")) {
+            SourceError::Login { source_name, target, reason, source: Some(Box::new(e)) }
+        } else {
+            SourceError::Connect { source_name, target, reason, source: Some(Box::new(e)) }
+        }
+    }
+
+    /// Opens an SSH tunnel, then a connection through it.
+    #[cfg(feature = "ssh")]
+    async fn connect_through(&self, route: &SshRoute) -> Result<Connection, SourceError> {
+        tracing::debug!(source = %self.context.name, target = %self.target, "connecting through SSH");
+        let tunnel = crate::tunnel::Tunnel::open(&route.config, &route.host, route.port)
+            .await
+            .map_err(|error| error.for_source(&*self.context.name))?;
+        let tunnel = Arc::new(tunnel);
+        let stream =
+            tokio::net::TcpStream::connect(tunnel.local_addr()).await.map_err(|e| SourceError::Connect {
+                source_name: self.context.name.to_string(),
+                target: self.target.clone(),
+                reason: format!("cannot connect to the SSH tunnel's local port {}: {e}", tunnel.local_addr()),
+                source: Some(Box::new(e)),
+            })?;
+        let _ = stream.set_nodelay(true);
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            use tokio_postgres::tls::MakeTlsConnect;
+            // TLS checks the database's own name, not the tunnel's local address (a
+            // name rustls cannot use fails when the handshake starts).
+            let Ok(tls) =
+                MakeTlsConnect::<tokio::net::TcpStream>::make_tls_connect(&mut tls.connector(), &route.host);
+            let connect = async {
+                let (client, connection) = self.config.connect_raw(stream, tls).await?;
+                let task = self.spawn_connection(connection);
+                Ok(Connection::tunnelled(client, task, tunnel.clone()))
+            };
+            return self.timed_connect(connect).await;
+        }
+        let connect = async {
+            let (client, connection) = self.config.connect_raw(stream, NoTls).await?;
+            let task = self.spawn_connection(connection);
+            Ok(Connection::tunnelled(client, task, tunnel.clone()))
+        };
+        self.timed_connect(connect).await
     }
 
     /// Runs the connection's driver until the client is dropped.
@@ -296,6 +395,8 @@ impl PostgresSource {
             token: client.cancel_token(),
             #[cfg(feature = "tls")]
             tls: self.tls.clone(),
+            #[cfg(feature = "ssh")]
+            tunnel: None,
         }
     }
 }
@@ -311,9 +412,19 @@ impl Source for PostgresSource {
     }
 
     async fn query(&self, sql: &str) -> Result<RowStream, SourceError> {
-        let Connection { client, task } = self.connect().await?;
-        client.batch_execute(&self.begin).await.map_err(|e| self.context.error(e, 0))?;
-        let statement = client.prepare(sql).await.map_err(|e| self.context.error(e, 0))?;
+        let connection = self.connect().await?;
+        #[cfg(feature = "ssh")]
+        let tunnel = connection.tunnel.clone();
+        let Connection { client, task, .. } = connection;
+        let failed = |e: tokio_postgres::Error| {
+            #[allow(unused_mut)]
+            let mut error = self.context.error(e, 0);
+            #[cfg(feature = "ssh")]
+            note_tunnel(&mut error, tunnel.as_deref());
+            error
+        };
+        client.batch_execute(&self.begin).await.map_err(failed)?;
+        let statement = client.prepare(sql).await.map_err(failed)?;
         let mut decoders = Vec::with_capacity(statement.columns().len());
         let mut type_names = Vec::with_capacity(statement.columns().len());
         for (index, column) in statement.columns().iter().enumerate() {
@@ -331,10 +442,18 @@ impl Source for PostgresSource {
         }
         let columns = Columns::new(statement.columns().iter().map(|c| c.name()));
         let no_params = std::iter::empty::<&(dyn ToSql + Sync)>();
-        let rows = client.query_raw(&statement, no_params).await.map_err(|e| self.context.error(e, 0))?;
+        let rows = client.query_raw(&statement, no_params).await.map_err(failed)?;
         tracing::debug!(source = %self.context.name, columns = columns.len(), "query started");
+        #[allow(unused_mut)]
+        let mut canceller = self.canceller(&client);
+        #[cfg(feature = "ssh")]
+        if let (Some(tunnel), Some(route)) = (&tunnel, &self.ssh) {
+            canceller.tunnel = Some((tunnel.clone(), route.host.clone()));
+        }
         let rows = PostgresRows {
-            canceller: Some(self.canceller(&client)),
+            canceller: Some(canceller),
+            #[cfg(feature = "ssh")]
+            tunnel,
             client: Some(client),
             connection: Some(task),
             rows: Box::pin(rows),
@@ -481,6 +600,54 @@ fn describe_target(config: &tokio_postgres::Config) -> String {
     format!("{}/{database} as {user}", hosts.join(","))
 }
 
+/// The database an SSH tunnel leads to: the connection string's one TCP host and its
+/// port, as the SSH server sees them; the key is checked now.
+#[cfg(feature = "ssh")]
+fn ssh_route(
+    name: &str,
+    config: &tokio_postgres::Config,
+    ssh: crate::tunnel::SshConfig,
+) -> Result<SshRoute, SourceError> {
+    let bad = |reason: String| SourceError::Config { source_name: name.to_owned(), reason };
+    let host = match config.get_hosts() {
+        [Host::Tcp(host)] => host.clone(),
+        [] => "localhost".to_owned(),
+        [_] => return Err(bad("an SSH tunnel needs a TCP host, not a Unix socket".to_owned())),
+        _ => {
+            return Err(bad(
+                "an SSH tunnel leads to one host: the connection string names several".to_owned()
+            ));
+        }
+    };
+    let port = match config.get_ports() {
+        [] => 5432,
+        [port] => *port,
+        _ => {
+            return Err(bad(
+                "an SSH tunnel leads to one port: the connection string names several".to_owned()
+            ));
+        }
+    };
+    ssh.key_fingerprint().map_err(|error| error.for_source(name))?;
+    Ok(SshRoute { config: ssh, host, port })
+}
+
+/// Says in the reason of a lost connection that it went through an SSH tunnel, and
+/// whether the SSH session ended.
+#[cfg(feature = "ssh")]
+fn note_tunnel(error: &mut SourceError, tunnel: Option<&crate::tunnel::Tunnel>) {
+    if let (Some(tunnel), SourceError::Connection { reason, .. }) = (tunnel, error) {
+        reason.push_str(&format!(" (through the SSH tunnel via {}", tunnel.server()));
+        if tunnel.is_closed() {
+            reason.push_str("; the SSH session ended");
+            if let Some(why) = tunnel.end_reason() {
+                reason.push_str(&format!(": {why}"));
+            }
+        }
+        reason.push(')');
+    }
+}
+
 /// The statement timeout in whole milliseconds, rounded up, if the server accepts it.
 fn statement_timeout_millis(timeout: Duration) -> Option<i32> {
     let ms = timeout.as_nanos().div_ceil(1_000_000);
@@ -491,6 +658,25 @@ fn statement_timeout_millis(timeout: Duration) -> Option<i32> {
 struct Connection {
     client: Client,
     task: JoinHandle<()>,
+    /// The SSH tunnel the connection goes through, kept open as long as it is used.
+    #[cfg(feature = "ssh")]
+    tunnel: Option<Arc<crate::tunnel::Tunnel>>,
+}
+
+impl Connection {
+    fn direct(client: Client, task: JoinHandle<()>) -> Connection {
+        Connection {
+            client,
+            task,
+            #[cfg(feature = "ssh")]
+            tunnel: None,
+        }
+    }
+
+    #[cfg(feature = "ssh")]
+    fn tunnelled(client: Client, task: JoinHandle<()>, tunnel: Arc<crate::tunnel::Tunnel>) -> Connection {
+        Connection { client, task, tunnel: Some(tunnel) }
+    }
 }
 
 /// Cancels a running query (a cancel request on a connection of its own).
@@ -498,6 +684,10 @@ struct Canceller {
     token: tokio_postgres::CancelToken,
     #[cfg(feature = "tls")]
     tls: Option<crate::PostgresTls>,
+    /// The SSH tunnel to send the request through (kept open until it is sent), and
+    /// the database's host name for TLS.
+    #[cfg(feature = "ssh")]
+    tunnel: Option<(Arc<crate::tunnel::Tunnel>, String)>,
 }
 
 impl Canceller {
@@ -505,6 +695,22 @@ impl Canceller {
     fn cancel(self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
         runtime.spawn(async move {
+            #[cfg(feature = "ssh")]
+            if let Some((tunnel, _host)) = &self.tunnel {
+                let Ok(stream) = tokio::net::TcpStream::connect(tunnel.local_addr()).await else { return };
+                #[cfg(feature = "tls")]
+                if let Some(tls) = &self.tls {
+                    use tokio_postgres::tls::MakeTlsConnect;
+                    let Ok(tls) = MakeTlsConnect::<tokio::net::TcpStream>::make_tls_connect(
+                        &mut tls.connector(),
+                        _host,
+                    );
+                    let _ = self.token.cancel_query_raw(stream, tls).await;
+                    return;
+                }
+                let _ = self.token.cancel_query_raw(stream, NoTls).await;
+                return;
+            }
             #[cfg(feature = "tls")]
             if let Some(tls) = &self.tls {
                 let _ = self.token.cancel_query(tls.connector()).await;
@@ -524,6 +730,9 @@ struct PostgresRows {
     connection: Option<JoinHandle<()>>,
     /// Cancels the query when the stream is dropped before its end.
     canceller: Option<Canceller>,
+    /// The SSH tunnel the connection goes through; closed at the end.
+    #[cfg(feature = "ssh")]
+    tunnel: Option<Arc<crate::tunnel::Tunnel>>,
     rows: Pin<Box<tokio_postgres::RowStream>>,
     decoders: Vec<Decoder>,
     type_names: Vec<String>,
@@ -565,6 +774,10 @@ impl PostgresRows {
         self.client = None;
         self.connection = None;
         self.canceller = None;
+        #[cfg(feature = "ssh")]
+        {
+            self.tunnel = None;
+        }
     }
 }
 
@@ -599,7 +812,10 @@ impl Stream for PostgresRows {
                 Poll::Ready(Some(this.decode(&row)))
             }
             Some(Err(e)) => {
-                let error = this.context.error(e, this.rows_read);
+                #[allow(unused_mut)]
+                let mut error = this.context.error(e, this.rows_read);
+                #[cfg(feature = "ssh")]
+                note_tunnel(&mut error, this.tunnel.as_deref());
                 this.finish();
                 Poll::Ready(Some(Err(error)))
             }
