@@ -82,6 +82,9 @@ pub enum SourceConfig {
         /// A PEM file of the certificate authorities to trust: connect with TLS
         /// (the URL's `sslmode` says whether TLS is required).
         tls_ca_file: Option<PathBuf>,
+        /// The SSH tunnel to connect through (`[sources.NAME.ssh]`; needs the `ssh`
+        /// feature to open).
+        ssh: Option<crate::ssh::SshTunnelConfig>,
     },
     /// A SQLite database file, opened read-only.
     Sqlite {
@@ -231,6 +234,7 @@ enum RawSource {
         password_env: Option<String>,
         statement_timeout: Option<String>,
         tls_ca_file: Option<PathBuf>,
+        ssh: Option<crate::ssh::RawSsh>,
     },
     Sqlite {
         path: PathBuf,
@@ -324,7 +328,7 @@ impl Config {
         for (name, source) in raw.sources {
             check_name(&format!("sources.{name}"), &name)?;
             let config = match source {
-                RawSource::Postgres { url, password_env, statement_timeout, tls_ca_file } => {
+                RawSource::Postgres { url, password_env, statement_timeout, tls_ca_file, ssh } => {
                     if url_has_password(&url) {
                         return Err(invalid(
                             format!("sources.{name}.url"),
@@ -346,6 +350,7 @@ impl Config {
                         password,
                         statement_timeout,
                         tls_ca_file: tls_ca_file.map(resolve),
+                        ssh: ssh.map(|ssh| ssh.check(&name, resolve)).transpose()?,
                     }
                 }
                 RawSource::Sqlite { path } => SourceConfig::Sqlite { path: resolve(path) },
@@ -654,7 +659,8 @@ mod tests {
         let config = parse(GOOD).unwrap();
         assert_eq!(config.state_dir, Path::new("/etc/cdp/state"));
         match &config.sources["app"] {
-            SourceConfig::Postgres { url, password, statement_timeout, tls_ca_file } => {
+            SourceConfig::Postgres { url, password, statement_timeout, tls_ca_file, ssh } => {
+                assert_eq!(ssh, &None);
                 assert_eq!(url, "postgres://cdp@127.0.0.1:5432/app");
                 assert_eq!(password.as_ref().map(Secret::expose), Some("pw-secret"));
                 assert_eq!(*statement_timeout, Some(Duration::from_secs(300)));

@@ -111,6 +111,31 @@
 //! true` on a sync lower-cases them. Built without the feature, a `snowflake` source
 //! is a configuration error at `sources.NAME.kind`.
 //!
+//! # SSH tunnels
+//! A PostgreSQL source reaches its database through an SSH server when it has an
+//! `ssh` table ([`SshTunnelConfig`]; opening it needs the `ssh` feature, which
+//! cdp-warehouse's `ssh` feature turns on). The URL's host and port are then the
+//! database as the SSH server sees it:
+//!
+//! ```toml
+//! [sources.app]
+//! kind = "postgres"
+//! url = "postgres://reverse_etl@db.internal:5432/app"
+//! password_env = "APP_DB_PASSWORD"
+//! [sources.app.ssh]
+//! host = "bastion.example.com"
+//! port = 22                             # optional
+//! user = "tunnel"
+//! private_key_path = "keys/id_ed25519"  # `reverse_etl keygen keys/id_ed25519` writes it
+//! host_key = "SHA256:f/g2UYERH6NJ9y5me/bh1bgCODrd+XGCxAJSmCCk+P4" # required
+//! ```
+//!
+//! Each run opens its own tunnel, and a run whose SSH session dies fails (keeping
+//! `last_sync_time`); the next run opens a new one. [`Runner::check_source`] connects
+//! and runs `SELECT 1`, and its error says which step failed
+//! ([`cdp_source::CheckStep`]): check a new key (or password) with it before putting
+//! it to use, then remove the old key from the server.
+//!
 //! # Decisions where the spec is silent
 //! - Reaching the record cap (30,000,000 rows) delivers the rows read, then fails
 //!   the run: `last_sync_time` stays, so no row past the cap is skipped for good.
@@ -132,6 +157,7 @@ mod ndjson;
 mod runner;
 mod scheduler;
 mod sources;
+mod ssh;
 mod state;
 
 pub use crate::bucket::BucketDestination;
@@ -142,4 +168,5 @@ pub use crate::destination::{Delivery, Destination, DestinationError, Rejection}
 pub use crate::ndjson::NdjsonDestination;
 pub use crate::runner::{Preview, Runner, RunnerError};
 pub use crate::scheduler::Scheduler;
+pub use crate::ssh::SshTunnelConfig;
 pub use crate::state::{Outcome, RunLock, RunRecord, StateDir, StateError, SyncState};

@@ -237,6 +237,18 @@ impl Runner {
         Ok(self.state.history(sync)?)
     }
 
+    /// Checks that the source called `name` can be reached, through its SSH tunnel
+    /// when it has one, and answers `SELECT 1`. A failure is [`RunnerError::Source`];
+    /// its [`SourceError::check_step`] says which step failed (the SSH connection,
+    /// host key or login, the database login, the database). `reverse_etl check
+    /// SOURCE` runs this: do it before putting a new key or password to use.
+    pub async fn check_source(&self, name: &str) -> Result<(), RunnerError> {
+        let failed =
+            |source: SourceError| RunnerError::Source { name: name.to_owned(), source: Box::new(source) };
+        let source = self.sources.get(name).ok_or_else(|| failed(SourceError::not_configured(name)))?;
+        source.check().await.map_err(failed)
+    }
+
     /// Runs a sync once, now, and records the run. A run of the same sync already
     /// going gives a skipped run. Errors of the run itself (the query, the source,
     /// the destination) end up in the record as a failed outcome; `Err` is for the

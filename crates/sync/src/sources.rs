@@ -11,7 +11,7 @@ use crate::config::SourceConfig;
 /// Opens the source called `name`.
 pub(crate) async fn open(name: &str, config: &SourceConfig) -> Result<Arc<dyn Source>, SourceError> {
     Ok(match config {
-        SourceConfig::Postgres { url, password, statement_timeout, tls_ca_file } => {
+        SourceConfig::Postgres { url, password, statement_timeout, tls_ca_file, ssh } => {
             let mut options = PostgresOptions::new();
             if let Some(password) = password {
                 options = options.password(password.expose());
@@ -26,6 +26,14 @@ pub(crate) async fn open(name: &str, config: &SourceConfig) -> Result<Arc<dyn So
                 let tls = PostgresTls::with_root_certificates_pem(&pem)
                     .map_err(|e| bad(format!("{}: {}", file.display(), e.reason())))?;
                 options = options.tls(tls);
+            }
+            #[cfg(feature = "ssh")]
+            if let Some(ssh) = ssh {
+                options = options.ssh_tunnel(crate::ssh::tunnel(name, ssh)?);
+            }
+            #[cfg(not(feature = "ssh"))]
+            if ssh.is_some() {
+                return Err(crate::ssh::not_built(name));
             }
             Arc::new(PostgresSource::new(name, url, options)?)
         }
