@@ -7,6 +7,8 @@
 //! cargo run --release --example reverse_etl -- --config FILE preview SYNC [--rows N]
 //! cargo run --release --example reverse_etl -- --config FILE history SYNC
 //! cargo run --release --example reverse_etl -- --config FILE enable|disable SYNC
+//! cargo run --release --example reverse_etl -- --config FILE check SOURCE
+//! cargo run --release --features ssh --example reverse_etl -- keygen PATH
 //! ```
 //!
 //! `run` is the scheduler: every enabled sync runs every `every` until SIGTERM or
@@ -14,15 +16,25 @@
 //! a run failed), for people who schedule with cron; overlapping runs of a sync are
 //! skipped. `preview` maps the first rows (10 by default) and prints the calls and
 //! row errors, delivering nothing. See `cdp_sync::Config` for the file's keys.
+//!
+//! `check SOURCE` connects to a source (through its SSH tunnel when it has one), runs
+//! `SELECT 1`, and says which step failed, if one did: the SSH connection, the SSH
+//! host key, the SSH login, the SSH forwarding, the database connection, the
+//! database login or the database itself (status 1). `keygen PATH` (with the `ssh`
+//! feature) writes a new Ed25519 key pair, the private key to PATH (mode 0600, never
+//! printed) and the public key to PATH.pub, and prints the line to add to the SSH
+//! user's `authorized_keys`. Rotating a key: `keygen` a new one, add its line on the
+//! SSH server, point `private_key_path` at it, `check` the source, and only then
+//! remove the old line.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use cdp_warehouse::bucket::{Clock, SystemClock};
-use cdp_warehouse::sync::{Config, Outcome, Runner, Scheduler};
+use cdp_warehouse::sync::{Config, Outcome, Runner, RunnerError, Scheduler};
 
 const USAGE: &str = "usage: reverse_etl --config FILE (run | once [SYNC] | preview SYNC [--rows N] | history SYNC | \
-                     enable SYNC | disable SYNC)";
+                     enable SYNC | disable SYNC | check SOURCE)\n       reverse_etl keygen PATH";
 
 async fn terminated() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -45,6 +57,9 @@ async fn run(args: Vec<String>) -> Result<bool, Box<dyn std::error::Error>> {
             "-h" | "--help" => return Err(USAGE.into()),
             _ => rest.push(arg),
         }
+    }
+    if let ["keygen", path] = rest.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        return keygen(path);
     }
     let config = Config::load(config.ok_or(USAGE)?)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -125,12 +140,41 @@ async fn run(args: Vec<String>) -> Result<bool, Box<dyn std::error::Error>> {
                 );
             }
         }
+        ["check", name] => match runner.check_source(name).await {
+            Ok(()) => println!("{name}: ok (connected and ran SELECT 1)"),
+            Err(RunnerError::Source { source, .. }) => {
+                println!("{name}: the {} step failed: {source}", source.check_step());
+                ok = false;
+            }
+            Err(e) => return Err(e.into()),
+        },
         ["enable", name] => runner.set_enabled(name, true)?,
         ["disable", name] => runner.set_enabled(name, false)?,
         _ => return Err(USAGE.into()),
     }
     runner.shutdown().await?;
     Ok(ok)
+}
+
+/// `keygen PATH`: a new Ed25519 key pair; prints the public key's authorized_keys line.
+#[cfg(feature = "ssh")]
+fn keygen(path: &str) -> Result<bool, Box<dyn std::error::Error>> {
+    let key = cdp_warehouse::source::tunnel::generate_key(path)?;
+    eprintln!(
+        "wrote the private key {} (mode 0600) and the public key {} ({}); add this line to the SSH user's \
+         ~/.ssh/authorized_keys, then point `private_key_path` at the key and run `check`:",
+        key.private_key_path.display(),
+        key.public_key_path.display(),
+        key.fingerprint
+    );
+    println!("{}", key.authorized_keys_line);
+    Ok(true)
+}
+
+#[cfg(not(feature = "ssh"))]
+fn keygen(_path: &str) -> Result<bool, Box<dyn std::error::Error>> {
+    Err("keygen needs the `ssh` feature: cargo run --features ssh --example reverse_etl -- keygen PATH"
+        .into())
 }
 
 fn main() -> ExitCode {
