@@ -35,6 +35,9 @@ const MAX_NET_WRITE_TIMEOUT_SECS: u64 = 31_536_000;
 const MARIADB_STATEMENT_TIMEOUT: u16 = 1969;
 /// MySQL's error for a statement over `max_execution_time` (`ER_QUERY_TIMEOUT`).
 const MYSQL_QUERY_TIMEOUT: u16 = 3024;
+/// The server's last words on a connection it ends: `ER_SERVER_SHUTDOWN` (MySQL and
+/// MariaDB), `ER_CONNECTION_KILLED` (MariaDB, after `KILL CONNECTION`).
+const CONNECTION_ENDED: [u16; 2] = [1053, 1927];
 
 /// Options for a [`MysqlSource`]: the password and timeouts.
 ///
@@ -450,6 +453,9 @@ impl ErrorContext {
                     source: Some(Box::new(e)),
                 }
             }
+            mysql_async::Error::Server(server) if CONNECTION_ENDED.contains(&server.code) => {
+                SourceError::Connection { source_name, reason, rows_read, source: Some(Box::new(e)) }
+            }
             mysql_async::Error::Server(_) => SourceError::Query {
                 source_name,
                 code,
@@ -480,7 +486,17 @@ impl ErrorContext {
 fn describe(e: &mysql_async::Error) -> (Option<String>, String) {
     match e {
         mysql_async::Error::Server(server) => (Some(server.code.to_string()), server.to_string()),
-        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => (None, io.to_string()),
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => {
+            use std::io::ErrorKind;
+            let closed = matches!(
+                io.kind(),
+                ErrorKind::UnexpectedEof
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+            ) || io.to_string() == "bytes remaining on stream"; // (tokio-util's EOF inside a packet)
+            (None, if closed { format!("the server closed the connection ({io})") } else { io.to_string() })
+        }
         // (TLS errors, when another crate turns on mysql_async's TLS.)
         #[allow(unreachable_patterns)]
         mysql_async::Error::Io(io) => (None, io.to_string()),

@@ -341,8 +341,11 @@ async fn a_connection_killed_mid_stream_ends_the_query_with_an_error() {
         }
     }
     let error = error.expect("an error before the end");
-    assert!(!error.is_row_error());
-    assert!(matches!(error, SourceError::Connection { .. } | SourceError::Query { .. }), "{error:?}");
-    assert!(error.to_string().starts_with("source `test-mysql`: "), "{error}");
+    assert!(matches!(error, SourceError::Connection { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(text.starts_with("source `test-mysql`: connection lost after "), "{text}");
+    // The socket closed mid-packet, or MariaDB's last words (`ERROR 1927 (70100):
+    // Connection was killed`) arrived first.
+    assert!(text.contains("the server closed the connection") || text.contains("ERROR 1927"), "{text}");
     assert!(stream.next().await.is_none());
 }
