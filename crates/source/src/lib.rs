@@ -296,8 +296,10 @@
 //!   the `mysql` client prints it (`ERROR 1792 (25006): Cannot execute statement in a
 //!   READ ONLY transaction`). A query stopped by the statement timeout (MariaDB's
 //!   `1969`, MySQL's `3024`) is [`SourceError::Timeout`]; a lost connection is
-//!   [`SourceError::Connection`]. A login refused (`ERROR 1045 (28000): Access denied
-//!   …`) is [`SourceError::Connect`] naming `host:port/database as user`, never the
+//!   [`SourceError::Connection`]. A login refused (SQLSTATE class `28`, `ERROR 1045
+//!   (28000): Access denied …`; `1044`, no access to the database; an expired password
+//!   or a locked account) is [`SourceError::Login`], any other failure to connect
+//!   [`SourceError::Connect`], both naming `host:port/database as user`, never the
 //!   password.
 //! - **Dropping a stream** before its end has a second connection end the query's
 //!   connection (`KILL CONNECTION`, which a user may always do to its own), because

@@ -288,6 +288,14 @@ impl MysqlSource {
         };
         let (mut conn, version) = match tokio::time::timeout(self.connect_timeout, connect).await {
             Ok(Ok(connected)) => connected,
+            Ok(Err(e)) if is_refused_login(&e) => {
+                return Err(SourceError::Login {
+                    source_name: self.context.name.to_string(),
+                    target: self.target.clone(),
+                    reason: describe(&e).1,
+                    source: Some(Box::new(e)),
+                });
+            }
             Ok(Err(e)) => return Err(connect_error(describe(&e).1, Some(Box::new(e)))),
             Err(_) => {
                 return Err(connect_error(
@@ -477,6 +485,18 @@ impl ErrorContext {
                 source: Some(Box::new(e)),
             },
         }
+    }
+}
+
+/// Whether the server refused the login: SQLSTATE class `28` (`1045` access denied,
+/// `1698` no password given), no access to the database (`1044`), an expired password
+/// (`1862`), a locked account (MySQL's `3118`, MariaDB's `4151`).
+fn is_refused_login(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Server(server) => {
+            server.state.starts_with("28") || [1044, 1862, 3118, 4151].contains(&server.code)
+        }
+        _ => false,
     }
 }
 

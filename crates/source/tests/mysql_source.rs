@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use cdp_rows::Value;
-use cdp_source::{Dialect, MysqlOptions, MysqlSource, Source, SourceError};
+use cdp_source::{CheckStep, Dialect, MysqlOptions, MysqlSource, Source, SourceError};
 use common::mysql::{admin, exec, mysql_password, mysql_source, mysql_url};
 use common::{read_all, read_ok};
 use futures::StreamExt as _;
@@ -261,15 +261,31 @@ async fn connect_errors_name_the_target_and_never_the_password() {
         MysqlSource::new("test-mysql", &url, MysqlOptions::new().password("wrong-secret-password")).unwrap();
     let error = wrong.check().await.unwrap_err();
     let text = error.to_string();
-    assert!(matches!(error, SourceError::Connect { .. }), "{error:?}");
+    assert!(matches!(error, SourceError::Login { .. }), "{error:?}");
+    assert_eq!(error.check_step(), CheckStep::DatabaseLogin);
     assert!(
         text.starts_with(&format!(
-            "source `test-mysql`: cannot connect to {}: ERROR 1045 (28000): Access denied",
+            "source `test-mysql`: cannot connect to {}: the database refused the login: ERROR 1045 (28000): \
+             Access denied for user 'cdp'@",
             wrong.target()
         )),
         "{text}"
     );
     assert!(!text.contains("secret") && !format!("{error:?}").contains("wrong-secret"), "{text}");
+
+    // A database the user may not use (or that does not exist: the server does not
+    // say which to a user without rights on it) is a refused login too.
+    let base = url.rsplit_once('/').unwrap().0;
+    let missing = MysqlSource::new(
+        "test-mysql",
+        &format!("{base}/cdp_no_such_db"),
+        MysqlOptions::new().password(mysql_password()),
+    )
+    .unwrap();
+    let error = missing.check().await.unwrap_err();
+    assert!(matches!(error, SourceError::Login { .. }), "{error:?}");
+    assert!(error.to_string().contains("ERROR 1044 (42000): Access denied for user 'cdp'@"), "{error}");
+    assert!(error.to_string().contains("to database 'cdp_no_such_db'"), "{error}");
 
     // Nothing listens.
     let closed = {
