@@ -18,7 +18,8 @@
 //! - `MysqlSource` (the `mysql` feature): a MySQL or MariaDB server through
 //!   mysql_async; each query in its own connection, session (UTC, statement and
 //!   network write timeouts, read-only) and read-only transaction; rows in the binary
-//!   protocol (see "MySQL and MariaDB values" below).
+//!   protocol (see "MySQL and MariaDB values" below); TLS with rustls behind the `tls`
+//!   feature.
 //!
 //! # Recipe: stream a query's rows
 //! ```
@@ -308,8 +309,12 @@
 //!   mysql_async's parameters; the password comes apart (`MysqlOptions::password`).
 //!   A connection goes where the URL says (mysql_async's `prefer_socket`, which would
 //!   move a connection to `localhost` onto the server's Unix socket, is off; a socket
-//!   is used with `?socket=/path`). No TLS: reach a server across networks through an
-//!   SSH tunnel or a private network.
+//!   is used with `?socket=/path`).
+//! - **TLS** (with the `tls` feature too): `MysqlOptions::tls_root_certificates_pem`
+//!   connects with rustls (its `ring` provider), trusting only the given certificate
+//!   authorities and checking the host name; TLS is then required. Without it,
+//!   connections are plain: reach a server across networks through TLS, an SSH
+//!   tunnel or a private network.
 //!
 //! # SSH tunnels
 //! With the `ssh` feature, `PostgresOptions::ssh_tunnel` makes every query of a

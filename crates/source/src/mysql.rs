@@ -39,7 +39,7 @@ const MYSQL_QUERY_TIMEOUT: u16 = 3024;
 /// MariaDB), `ER_CONNECTION_KILLED` (MariaDB, after `KILL CONNECTION`).
 const CONNECTION_ENDED: [u16; 2] = [1053, 1927];
 
-/// Options for a [`MysqlSource`]: the password and timeouts.
+/// Options for a [`MysqlSource`]: the password, timeouts and TLS.
 ///
 /// ```
 /// use std::time::Duration;
@@ -56,6 +56,8 @@ pub struct MysqlOptions {
     password: Option<String>,
     statement_timeout: Duration,
     connect_timeout: Duration,
+    #[cfg(feature = "tls")]
+    tls_roots_pem: Option<Vec<u8>>,
 }
 
 impl MysqlOptions {
@@ -66,6 +68,8 @@ impl MysqlOptions {
             password: None,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            #[cfg(feature = "tls")]
+            tls_roots_pem: None,
         }
     }
 
@@ -92,6 +96,28 @@ impl MysqlOptions {
         self.connect_timeout = timeout;
         self
     }
+
+    /// Connect with TLS (rustls, its `ring` provider), trusting only the certificate
+    /// authorities in `pem` (one or more PEM `CERTIFICATE` blocks, e.g. the cloud
+    /// provider's bundle). TLS is then required: a server that does not offer it is
+    /// refused, and its certificate must chain to one of these roots and name the
+    /// URL's host. Read when the source is built.
+    ///
+    /// ```
+    /// use cdp_source::{MysqlOptions, MysqlSource};
+    ///
+    /// let pem = include_bytes!("../tests/data/test-ca.pem");
+    /// let options = MysqlOptions::new().tls_root_certificates_pem(pem.to_vec());
+    /// let source = MysqlSource::new("shop", "mysql://etl@db.example.com/shop", options)?;
+    /// assert!(format!("{source:?}").contains("tls: true"));
+    /// # Ok::<(), cdp_source::SourceError>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> MysqlOptions {
+        self.tls_roots_pem = Some(pem.into());
+        self
+    }
 }
 
 impl Default for MysqlOptions {
@@ -102,11 +128,13 @@ impl Default for MysqlOptions {
 
 impl fmt::Debug for MysqlOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MysqlOptions")
-            .field("password", &self.password.as_ref().map(|_| Redacted))
+        let mut s = f.debug_struct("MysqlOptions");
+        s.field("password", &self.password.as_ref().map(|_| Redacted))
             .field("statement_timeout", &self.statement_timeout)
-            .field("connect_timeout", &self.connect_timeout)
-            .finish()
+            .field("connect_timeout", &self.connect_timeout);
+        #[cfg(feature = "tls")]
+        s.field("tls", &self.tls_roots_pem.is_some());
+        s.finish()
     }
 }
 
@@ -244,6 +272,10 @@ impl MysqlSource {
         let mut builder = OptsBuilder::from_opts(opts).prefer_socket(false);
         if let Some(password) = &options.password {
             builder = builder.pass(Some(password.clone()));
+        }
+        #[cfg(feature = "tls")]
+        if let Some(pem) = options.tls_roots_pem {
+            builder = builder.ssl_opts(tls_opts(pem).map_err(config_error)?);
         }
         let opts = Opts::from(builder);
         if options.statement_timeout > MAX_MYSQL_STATEMENT_TIMEOUT {
@@ -427,6 +459,7 @@ impl fmt::Debug for MysqlSource {
             .field("password", &self.has_password.then_some(Redacted))
             .field("statement_timeout", &self.context.statement_timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("tls", &self.opts.ssl_opts().is_some())
             .finish()
     }
 }
@@ -542,6 +575,28 @@ fn url_problem(e: &mysql_async::UrlError) -> String {
         }
         _ => "the URL is malformed: expected mysql://user@host:3306/database".to_owned(),
     }
+}
+
+/// mysql_async's TLS settings for the roots in `pem`, which must hold at least one
+/// readable certificate. mysql_async builds its rustls configuration with the process's
+/// default crypto provider: `ring` is installed as that default when there is none yet
+/// (another crate of the build may turn on rustls' `aws-lc-rs` too, and rustls then
+/// cannot choose by itself).
+#[cfg(feature = "tls")]
+fn tls_opts(pem: Vec<u8>) -> Result<mysql_async::SslOpts, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let mut certificates = 0;
+    for certificate in CertificateDer::pem_slice_iter(&pem) {
+        certificate.map_err(|e| format!("cannot read the PEM certificates: {e}"))?;
+        certificates += 1;
+    }
+    if certificates == 0 {
+        return Err("the TLS roots' PEM text holds no certificate".to_owned());
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    Ok(mysql_async::SslOpts::default().with_root_certs(vec![pem.into()]).with_disable_built_in_roots(true))
 }
 
 /// `host:port/database as user`, from the parsed options (never the password).

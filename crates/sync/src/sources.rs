@@ -86,13 +86,20 @@ pub(crate) async fn open(name: &str, config: &SourceConfig) -> Result<Arc<dyn So
             });
         }
         #[cfg(feature = "mysql")]
-        SourceConfig::Mysql { url, password, statement_timeout } => {
+        SourceConfig::Mysql { url, password, statement_timeout, tls_ca_file } => {
             let mut options = cdp_source::MysqlOptions::new();
             if let Some(password) = password {
                 options = options.password(password.expose());
             }
             if let Some(timeout) = statement_timeout {
                 options = options.statement_timeout(*timeout);
+            }
+            if let Some(file) = tls_ca_file {
+                let pem = std::fs::read(file).map_err(|e| SourceError::Config {
+                    source_name: name.to_owned(),
+                    reason: format!("cannot read {}: {e}", file.display()),
+                })?;
+                options = options.tls_root_certificates_pem(pem);
             }
             Arc::new(cdp_source::MysqlSource::new(name, url, options)?)
         }

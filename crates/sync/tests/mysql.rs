@@ -61,6 +61,11 @@ async fn people_table(table: &str) {
 }
 
 fn config(dir: &Path, query: &str, timeout: &str) -> Config {
+    config_with(dir, query, timeout, "")
+}
+
+/// The configuration with `source_extra` lines in the source's table.
+fn config_with(dir: &Path, query: &str, timeout: &str, source_extra: &str) -> Config {
     let text = format!(
         r#"
         state_dir = "state"
@@ -69,6 +74,7 @@ fn config(dir: &Path, query: &str, timeout: &str) -> Config {
         url = "{url}"
         password_env = "SHOP_DB_PASSWORD"
         statement_timeout = "{timeout}"
+        {source_extra}
         [destinations.out]
         kind = "ndjson"
         path = "calls.ndjson"
@@ -177,4 +183,21 @@ async fn a_query_over_the_statement_timeout_fails_the_run_and_keeps_last_sync_ti
     assert!(error.contains("source `shop`") && error.contains("statement timeout of 1s"), "{error}");
     assert!(!error.contains(&env("CDP_TEST_MYSQL_PASSWORD")), "{error}");
     assert_eq!(run.last_sync_time, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_ca_file_connects_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(ts("2026-11-23T10:00:00Z")));
+    let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("../source/tests/data/test-ca.pem");
+    let query = "SELECT 'tls-user' AS userId, VARIABLE_VALUE AS tls FROM information_schema.SESSION_STATUS \
+                 WHERE VARIABLE_NAME = 'Ssl_version' AND {{last_sync_time}} >= 0";
+    let extra = format!("tls_ca_file = \"{}\"", ca.display());
+    let runner =
+        Runner::new(config_with(dir.path(), query, "1m", &extra), clock as Arc<dyn Clock>).await.unwrap();
+    let run = runner.run("people").await.unwrap();
+    assert_eq!((run.outcome, run.calls_delivered), (Outcome::Succeeded, 1), "{:?}", run.error);
+    let sent = calls(dir.path());
+    let version = sent[0]["traits"]["tls"].as_str().unwrap().to_owned();
+    assert!(version.starts_with("TLSv1."), "{version}");
 }

@@ -8,7 +8,9 @@
 # the server answers, then creates the database `cdp_test` and the user `cdp` with
 # the password `cdp-test-password`, which has every privilege on `cdp_test` and, for
 # the tests that change a global setting for a while (`SET GLOBAL
-# net_write_timeout`), SUPER. Prints nothing but errors. The tests then read
+# net_write_timeout`), SUPER. The server also offers TLS, with the test certificate of
+# tests/data (test-server.pem, for localhost and 127.0.0.1, signed by test-ca.pem).
+# Prints nothing but errors. The tests then read
 #
 #   CDP_TEST_MYSQL_URL=mysql://cdp@127.0.0.1:PORT/cdp_test
 #   CDP_TEST_MYSQL_PASSWORD=cdp-test-password
@@ -22,10 +24,14 @@ DIR="${1:?usage: start.sh DIR PORT}"
 PORT="${2:?usage: start.sh DIR PORT}"
 mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
+DATA="$(cd "$(dirname "${BASH_SOURCE[0]}")/../data" && pwd)"
+cp "$DATA/test-server.pem" "$DIR/server.pem"
+cp "$DATA/test-server.key" "$DIR/server.key"
+chmod 600 "$DIR/server.key"
 
 user_args=()
 if [ "$(id -u)" = 0 ]; then
-    chown mysql: "$DIR"
+    chown mysql: "$DIR" "$DIR/server.pem" "$DIR/server.key"
     user_args=(--user=mysql)
 fi
 
@@ -38,12 +44,13 @@ if [ ! -d "$DIR/data/mysql" ]; then
     fi
 fi
 
-# Settings for a test server: loopback only, no DNS, UTF-8 by default, no fsync.
+# Settings for a test server: loopback only, no DNS, UTF-8 by default, no fsync, TLS.
 mariadbd --no-defaults "${user_args[@]}" --datadir="$DIR/data" --socket="$DIR/sock" \
     --pid-file="$DIR/mariadbd.pid" --log-error="$DIR/error.log" \
     --port="$PORT" --bind-address=127.0.0.1 --skip-name-resolve \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
     --innodb-flush-log-at-trx-commit=0 --innodb-buffer-pool-size=128M --skip-log-bin \
+    --ssl-cert="$DIR/server.pem" --ssl-key="$DIR/server.key" \
     >/dev/null 2>&1 &
 
 admin() {
