@@ -29,6 +29,9 @@ cp "$DATA/test-server.pem" "$DIR/server.pem"
 cp "$DATA/test-server.key" "$DIR/server.key"
 chmod 600 "$DIR/server.key"
 
+# The server lives in /usr/sbin, which a non-root PATH may lack.
+MARIADBD="$(command -v mariadbd || echo /usr/sbin/mariadbd)"
+
 user_args=()
 if [ "$(id -u)" = 0 ]; then
     chown mysql: "$DIR" "$DIR/server.pem" "$DIR/server.key"
@@ -45,7 +48,7 @@ if [ ! -d "$DIR/data/mysql" ]; then
 fi
 
 # Settings for a test server: loopback only, no DNS, UTF-8 by default, no fsync, TLS.
-mariadbd --no-defaults "${user_args[@]}" --datadir="$DIR/data" --socket="$DIR/sock" \
+"$MARIADBD" --no-defaults "${user_args[@]}" --datadir="$DIR/data" --socket="$DIR/sock" \
     --pid-file="$DIR/mariadbd.pid" --log-error="$DIR/error.log" \
     --port="$PORT" --bind-address=127.0.0.1 --skip-name-resolve \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
