@@ -157,6 +157,34 @@ async fn check_source_names_the_step_that_failed() {
     assert_eq!(failed, CheckStep::Configuration);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_key_is_a_new_key_the_configuration_points_at() {
+    let ssh = server();
+    let dir = tempfile::tempdir().unwrap();
+    let old = new_key(dir.path(), "key-1");
+    ssh.authorize(&old);
+    let clock = Arc::new(ManualClock::new(ts("2026-11-23T10:00:00Z")));
+    let check = |key: &'static str| {
+        let (config, clock) = (config(dir.path(), &ssh, key, &ssh.host_key, PEOPLE), clock.clone());
+        async move { runner(config, &clock).await.check_source("pg").await }
+    };
+    check("key-1").await.unwrap();
+
+    // keygen, authorize, point the configuration at the new key: the check passes
+    // (and only then is the old key removed from the server).
+    let new = new_key(dir.path(), "key-2");
+    ssh.authorize(&new);
+    check("key-2").await.unwrap();
+    ssh.revoke(&old);
+    match check("key-1").await.unwrap_err() {
+        RunnerError::Source { source, .. } => {
+            assert_eq!(source.check_step(), CheckStep::SshLogin, "{source}")
+        }
+        other => panic!("{other:?}"),
+    }
+    check("key-2").await.unwrap();
+}
+
 /// Rows one by one, each `delay` seconds apart (from `ssh_midrun.knob`).
 const SLOW: &str = r#"SELECT g AS "userId", 'ssh_midrun_marker' AS marker
     FROM generate_series(1, 400) AS g CROSS JOIN ssh_midrun.knob AS k
