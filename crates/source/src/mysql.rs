@@ -58,6 +58,8 @@ pub struct MysqlOptions {
     connect_timeout: Duration,
     #[cfg(feature = "tls")]
     tls_roots_pem: Option<Vec<u8>>,
+    #[cfg(feature = "ssh")]
+    ssh: Option<crate::tunnel::SshConfig>,
 }
 
 impl MysqlOptions {
@@ -70,6 +72,8 @@ impl MysqlOptions {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             #[cfg(feature = "tls")]
             tls_roots_pem: None,
+            #[cfg(feature = "ssh")]
+            ssh: None,
         }
     }
 
@@ -118,6 +122,31 @@ impl MysqlOptions {
         self.tls_roots_pem = Some(pem.into());
         self
     }
+
+    /// Connect through an SSH tunnel: every query opens a [`crate::tunnel::Tunnel`]
+    /// to the URL's host and port *as the SSH server sees them*, and the connection
+    /// (and the `KILL CONNECTION` that ends a cancelled query) goes through it. TLS,
+    /// when set, still checks the database's own host name. The URL must name a TCP
+    /// host, not a Unix socket (`?socket=`). The key file is read when the source is
+    /// built.
+    ///
+    /// ```no_run
+    /// use cdp_source::tunnel::SshConfig;
+    /// use cdp_source::{MysqlOptions, MysqlSource};
+    ///
+    /// let fingerprint = "SHA256:f/g2UYERH6NJ9y5me/bh1bgCODrd+XGCxAJSmCCk+P4";
+    /// let ssh = SshConfig::new("bastion.example.com", "tunnel", "/etc/cdp/ssh_key", fingerprint)?;
+    /// let options = MysqlOptions::new().ssh_tunnel(ssh);
+    /// let source = MysqlSource::new("shop", "mysql://etl@db.internal:3306/shop", options)?;
+    /// assert!(source.target().ends_with("via SSH tunnel@bastion.example.com:22"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "ssh")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ssh")))]
+    pub fn ssh_tunnel(mut self, ssh: crate::tunnel::SshConfig) -> MysqlOptions {
+        self.ssh = Some(ssh);
+        self
+    }
 }
 
 impl Default for MysqlOptions {
@@ -134,6 +163,8 @@ impl fmt::Debug for MysqlOptions {
             .field("connect_timeout", &self.connect_timeout);
         #[cfg(feature = "tls")]
         s.field("tls", &self.tls_roots_pem.is_some());
+        #[cfg(feature = "ssh")]
+        s.field("ssh", &self.ssh);
         s.finish()
     }
 }
@@ -241,6 +272,28 @@ pub struct MysqlSource {
     target: String,
     connect_timeout: Duration,
     has_password: bool,
+    #[cfg(feature = "ssh")]
+    ssh: Option<SshRoute>,
+}
+
+/// The SSH tunnel a source connects through, and the database as the SSH server sees
+/// it.
+#[cfg(feature = "ssh")]
+#[derive(Debug, Clone)]
+struct SshRoute {
+    config: crate::tunnel::SshConfig,
+    host: String,
+    port: u16,
+}
+
+/// An open connection, the options it was opened with (through the tunnel, if any:
+/// the `KILL CONNECTION` of a cancelled query takes the same way), and its tunnel.
+struct Connected {
+    conn: Conn,
+    flavour: Flavour,
+    opts: Opts,
+    #[cfg(feature = "ssh")]
+    tunnel: Option<Arc<crate::tunnel::Tunnel>>,
 }
 
 impl MysqlSource {
@@ -277,7 +330,21 @@ impl MysqlSource {
         if let Some(pem) = options.tls_roots_pem {
             builder = builder.ssl_opts(tls_opts(pem).map_err(config_error)?);
         }
-        let opts = Opts::from(builder);
+        #[allow(unused_mut)]
+        let mut opts = Opts::from(builder);
+        #[cfg(feature = "ssh")]
+        let ssh = match options.ssh {
+            Some(ssh) => {
+                let route = ssh_route(&name, &opts, ssh)?;
+                // TLS checks the database's own name, not the tunnel's local address.
+                if let Some(tls) = opts.ssl_opts().cloned() {
+                    let tls = tls.with_danger_tls_hostname_override(Some(route.host.clone()));
+                    opts = OptsBuilder::from_opts(opts).ssl_opts(tls).into();
+                }
+                Some(route)
+            }
+            None => None,
+        };
         if options.statement_timeout > MAX_MYSQL_STATEMENT_TIMEOUT {
             return Err(config_error(format!(
                 "the statement timeout of {} is over MySQL's limit of {} milliseconds",
@@ -285,12 +352,20 @@ impl MysqlSource {
                 u32::MAX
             )));
         }
+        #[allow(unused_mut)]
+        let mut target = describe_target(&opts);
+        #[cfg(feature = "ssh")]
+        if let Some(route) = &ssh {
+            target.push_str(&format!(" via SSH {}", route.config));
+        }
         Ok(MysqlSource {
-            target: describe_target(&opts),
+            target,
             has_password: opts.pass().is_some(),
             opts,
             context: ErrorContext { name: name.into(), statement_timeout: options.statement_timeout },
             connect_timeout: options.connect_timeout,
+            #[cfg(feature = "ssh")]
+            ssh,
         })
     }
 
@@ -304,9 +379,26 @@ impl MysqlSource {
         self.context.statement_timeout
     }
 
-    /// Opens a connection, learns the server's flavour and prepares the session.
-    async fn connect(&self) -> Result<(Conn, Flavour), SourceError> {
+    /// Opens a connection (through a new SSH tunnel, when the source has one), learns
+    /// the server's flavour and prepares the session.
+    async fn connect(&self) -> Result<Connected, SourceError> {
         tracing::debug!(source = %self.context.name, target = %self.target, "connecting");
+        #[cfg(feature = "ssh")]
+        let (opts, tunnel) = match &self.ssh {
+            Some(route) => {
+                let tunnel = crate::tunnel::Tunnel::open(&route.config, &route.host, route.port)
+                    .await
+                    .map_err(|error| error.for_source(&*self.context.name))?;
+                let opts: Opts = OptsBuilder::from_opts(self.opts.clone())
+                    .ip_or_hostname(tunnel.local_addr().ip().to_string())
+                    .tcp_port(tunnel.local_addr().port())
+                    .into();
+                (opts, Some(Arc::new(tunnel)))
+            }
+            None => (self.opts.clone(), None),
+        };
+        #[cfg(not(feature = "ssh"))]
+        let opts = self.opts.clone();
         let connect_error = |reason: String, source: Option<BoxError>| SourceError::Connect {
             source_name: self.context.name.to_string(),
             target: self.target.clone(),
@@ -314,7 +406,7 @@ impl MysqlSource {
             source,
         };
         let connect = async {
-            let mut conn = Conn::new(self.opts.clone()).await?;
+            let mut conn = Conn::new(opts.clone()).await?;
             let version: Option<String> = conn.query_first("SELECT @@version").await?;
             Ok::<_, mysql_async::Error>((conn, version.unwrap_or_default()))
         };
@@ -342,7 +434,13 @@ impl MysqlSource {
         let flavour = Flavour::from_version(&version);
         let setup = session_setup(flavour, self.context.statement_timeout);
         conn.query_drop(setup).await.map_err(|e| self.context.error(e, 0))?;
-        Ok((conn, flavour))
+        Ok(Connected {
+            conn,
+            flavour,
+            opts,
+            #[cfg(feature = "ssh")]
+            tunnel,
+        })
     }
 
     /// Which of a prepared query's columns are MariaDB `JSON` columns. MariaDB's `JSON`
@@ -399,9 +497,20 @@ impl Source for MysqlSource {
     }
 
     async fn query(&self, sql: &str) -> Result<RowStream, SourceError> {
-        let (mut conn, flavour) = self.connect().await?;
-        let killer =
-            Killer { opts: self.opts.clone(), connection_id: conn.id(), timeout: self.connect_timeout };
+        let Connected {
+            mut conn,
+            flavour,
+            opts,
+            #[cfg(feature = "ssh")]
+            tunnel,
+        } = self.connect().await?;
+        let killer = Killer {
+            opts,
+            connection_id: conn.id(),
+            timeout: self.connect_timeout,
+            #[cfg(feature = "ssh")]
+            tunnel: tunnel.clone(),
+        };
         let statement = conn.prep(sql).await.map_err(|e| self.context.error(e, 0))?;
         let json_columns = match flavour {
             Flavour::MariaDb => self.mariadb_json_columns(&mut conn, &statement.columns()).await,
@@ -446,6 +555,8 @@ impl Source for MysqlSource {
             columns: columns.clone(),
             context: self.context.clone(),
             rows_read: 0,
+            #[cfg(feature = "ssh")]
+            tunnel,
         };
         Ok(RowStream::new(self.context.name.clone(), columns, rows))
     }
@@ -453,14 +564,16 @@ impl Source for MysqlSource {
 
 impl fmt::Debug for MysqlSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MysqlSource")
-            .field("name", &self.context.name)
+        let mut s = f.debug_struct("MysqlSource");
+        s.field("name", &self.context.name)
             .field("target", &self.target)
             .field("password", &self.has_password.then_some(Redacted))
             .field("statement_timeout", &self.context.statement_timeout)
             .field("connect_timeout", &self.connect_timeout)
-            .field("tls", &self.opts.ssl_opts().is_some())
-            .finish()
+            .field("tls", &self.opts.ssl_opts().is_some());
+        #[cfg(feature = "ssh")]
+        s.field("ssh", &self.ssh.as_ref().map(|route| &route.config));
+        s.finish()
     }
 }
 
@@ -599,6 +712,21 @@ fn tls_opts(pem: Vec<u8>) -> Result<mysql_async::SslOpts, String> {
     Ok(mysql_async::SslOpts::default().with_root_certs(vec![pem.into()]).with_disable_built_in_roots(true))
 }
 
+/// The database an SSH tunnel leads to: the URL's TCP host and port, as the SSH
+/// server sees them; the key is checked now.
+#[cfg(feature = "ssh")]
+fn ssh_route(name: &str, opts: &Opts, ssh: crate::tunnel::SshConfig) -> Result<SshRoute, SourceError> {
+    if opts.socket().is_some() {
+        return Err(SourceError::Config {
+            source_name: name.to_owned(),
+            reason: "an SSH tunnel needs a TCP host, not a Unix socket (the URL's `socket` parameter)"
+                .to_owned(),
+        });
+    }
+    ssh.key_fingerprint().map_err(|error| error.for_source(name))?;
+    Ok(SshRoute { host: opts.ip_or_hostname().to_owned(), port: opts.tcp_port(), config: ssh })
+}
+
 /// `host:port/database as user`, from the parsed options (never the password).
 fn describe_target(opts: &Opts) -> String {
     let host = match opts.socket() {
@@ -617,6 +745,9 @@ struct Killer {
     opts: Opts,
     connection_id: u32,
     timeout: Duration,
+    /// The SSH tunnel the kill goes through, kept open until it is sent.
+    #[cfg(feature = "ssh")]
+    tunnel: Option<Arc<crate::tunnel::Tunnel>>,
 }
 
 impl Killer {
@@ -632,6 +763,8 @@ impl Killer {
             if let Ok(Err(e)) = tokio::time::timeout(self.timeout, kill).await {
                 tracing::debug!(error = %e, "could not end a cancelled query's connection");
             }
+            #[cfg(feature = "ssh")]
+            drop(self.tunnel);
         });
     }
 }
@@ -647,6 +780,10 @@ struct MysqlRows {
     columns: Columns,
     context: ErrorContext,
     rows_read: u64,
+    /// The SSH tunnel the connection goes through: dropped after the driver's stream
+    /// (fields drop in order), and closed then unless the killer still holds it.
+    #[cfg(feature = "ssh")]
+    tunnel: Option<Arc<crate::tunnel::Tunnel>>,
 }
 
 impl MysqlRows {
@@ -700,7 +837,10 @@ impl Stream for MysqlRows {
                 Poll::Ready(Some(this.decode(row)))
             }
             Some(Err(e)) => {
-                let error = this.context.error(e, this.rows_read);
+                #[allow(unused_mut)]
+                let mut error = this.context.error(e, this.rows_read);
+                #[cfg(feature = "ssh")]
+                crate::tunnel::note_tunnel(&mut error, this.tunnel.as_deref());
                 this.finish();
                 Poll::Ready(Some(Err(error)))
             }
@@ -784,6 +924,25 @@ mod tests {
         assert!(format!("{source:?}").contains("password: None"));
         assert_eq!(source.statement_timeout(), DEFAULT_STATEMENT_TIMEOUT);
         assert_eq!(source.dialect(), Dialect::MySQL);
+    }
+
+    #[cfg(feature = "ssh")]
+    #[test]
+    fn a_tunnel_needs_a_tcp_host_and_a_readable_key() {
+        let fingerprint = "SHA256:f/g2UYERH6NJ9y5me/bh1bgCODrd+XGCxAJSmCCk+P4";
+        let dir = std::env::temp_dir().join(format!("cdp-mysql-ssh-{}", std::process::id()));
+        let missing = dir.join("no-such-key");
+        let ssh =
+            crate::tunnel::SshConfig::new("bastion.example.com", "tunnel", &missing, fingerprint).unwrap();
+        let options = MysqlOptions::new().ssh_tunnel(ssh.clone());
+        let error = MysqlSource::new("shop", "mysql://etl@db/shop?socket=/run/mysqld/mysqld.sock", options)
+            .unwrap_err();
+        assert!(matches!(error, SourceError::Config { .. }), "{error}");
+        assert!(error.to_string().contains("not a Unix socket"), "{error}");
+        let error =
+            MysqlSource::new("shop", "mysql://etl@db/shop", MysqlOptions::new().ssh_tunnel(ssh)).unwrap_err();
+        assert_eq!(error.check_step(), crate::CheckStep::Configuration, "{error}");
+        assert!(error.to_string().contains("no-such-key"), "{error}");
     }
 
     #[test]

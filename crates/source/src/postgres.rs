@@ -420,7 +420,7 @@ impl Source for PostgresSource {
             #[allow(unused_mut)]
             let mut error = self.context.error(e, 0);
             #[cfg(feature = "ssh")]
-            note_tunnel(&mut error, tunnel.as_deref());
+            crate::tunnel::note_tunnel(&mut error, tunnel.as_deref());
             error
         };
         client.batch_execute(&self.begin).await.map_err(failed)?;
@@ -632,22 +632,6 @@ fn ssh_route(
     Ok(SshRoute { config: ssh, host, port })
 }
 
-/// Says in the reason of a lost connection that it went through an SSH tunnel, and
-/// whether the SSH session ended.
-#[cfg(feature = "ssh")]
-fn note_tunnel(error: &mut SourceError, tunnel: Option<&crate::tunnel::Tunnel>) {
-    if let (Some(tunnel), SourceError::Connection { reason, .. }) = (tunnel, error) {
-        reason.push_str(&format!(" (through the SSH tunnel via {}", tunnel.server()));
-        if tunnel.is_closed() {
-            reason.push_str("; the SSH session ended");
-            if let Some(why) = tunnel.end_reason() {
-                reason.push_str(&format!(": {why}"));
-            }
-        }
-        reason.push(')');
-    }
-}
-
 /// The statement timeout in whole milliseconds, rounded up, if the server accepts it.
 fn statement_timeout_millis(timeout: Duration) -> Option<i32> {
     let ms = timeout.as_nanos().div_ceil(1_000_000);
@@ -815,7 +799,7 @@ impl Stream for PostgresRows {
                 #[allow(unused_mut)]
                 let mut error = this.context.error(e, this.rows_read);
                 #[cfg(feature = "ssh")]
-                note_tunnel(&mut error, this.tunnel.as_deref());
+                crate::tunnel::note_tunnel(&mut error, this.tunnel.as_deref());
                 this.finish();
                 Poll::Ready(Some(Err(error)))
             }

@@ -404,6 +404,21 @@ impl client::Handler for Client {
     }
 }
 
+/// Says in the reason of a lost connection that it went through an SSH tunnel, and
+/// whether the SSH session ended.
+pub(crate) fn note_tunnel(error: &mut SourceError, tunnel: Option<&Tunnel>) {
+    if let (Some(tunnel), SourceError::Connection { reason, .. }) = (tunnel, error) {
+        reason.push_str(&format!(" (through the SSH tunnel via {}", tunnel.server()));
+        if tunnel.is_closed() {
+            reason.push_str("; the SSH session ended");
+            if let Some(why) = tunnel.end_reason() {
+                reason.push_str(&format!(": {why}"));
+            }
+        }
+        reason.push(')');
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
