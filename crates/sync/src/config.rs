@@ -131,6 +131,9 @@ pub enum SourceConfig {
         /// A PEM file of the certificate authorities to trust: connect with TLS, which
         /// the server must then offer.
         tls_ca_file: Option<PathBuf>,
+        /// The SSH tunnel to connect through (`[sources.NAME.ssh]`; needs the `ssh`
+        /// feature to open).
+        ssh: Option<crate::ssh::SshTunnelConfig>,
     },
 }
 
@@ -260,6 +263,7 @@ enum RawSource {
         password_env: Option<String>,
         statement_timeout: Option<String>,
         tls_ca_file: Option<PathBuf>,
+        ssh: Option<crate::ssh::RawSsh>,
     },
 }
 
@@ -414,7 +418,7 @@ impl Config {
                         base_url,
                     }
                 }
-                RawSource::Mysql { url, password_env, statement_timeout, tls_ca_file } => {
+                RawSource::Mysql { url, password_env, statement_timeout, tls_ca_file, ssh } => {
                     let key = |field: &str| format!("sources.{name}.{field}");
                     if !cfg!(feature = "mysql") {
                         return Err(invalid(
@@ -445,6 +449,7 @@ impl Config {
                         password,
                         statement_timeout,
                         tls_ca_file: tls_ca_file.map(resolve),
+                        ssh: ssh.map(|ssh| ssh.check(&name, resolve)).transpose()?,
                     }
                 }
             };
@@ -779,7 +784,8 @@ mod tests {
     fn mysql_sources_read() {
         let config = parse(MYSQL).unwrap();
         match &config.sources["shop"] {
-            SourceConfig::Mysql { url, password, statement_timeout, tls_ca_file } => {
+            SourceConfig::Mysql { url, password, statement_timeout, tls_ca_file, ssh } => {
+                assert_eq!(ssh, &None);
                 assert_eq!(url, "mysql://cdp@127.0.0.1:3306/shop");
                 assert_eq!(password.as_ref().map(Secret::expose), Some("pw-secret"));
                 assert_eq!(*statement_timeout, Some(Duration::from_secs(90)));

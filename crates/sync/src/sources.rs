@@ -86,7 +86,7 @@ pub(crate) async fn open(name: &str, config: &SourceConfig) -> Result<Arc<dyn So
             });
         }
         #[cfg(feature = "mysql")]
-        SourceConfig::Mysql { url, password, statement_timeout, tls_ca_file } => {
+        SourceConfig::Mysql { url, password, statement_timeout, tls_ca_file, ssh } => {
             let mut options = cdp_source::MysqlOptions::new();
             if let Some(password) = password {
                 options = options.password(password.expose());
@@ -100,6 +100,14 @@ pub(crate) async fn open(name: &str, config: &SourceConfig) -> Result<Arc<dyn So
                     reason: format!("cannot read {}: {e}", file.display()),
                 })?;
                 options = options.tls_root_certificates_pem(pem);
+            }
+            #[cfg(feature = "ssh")]
+            if let Some(ssh) = ssh {
+                options = options.ssh_tunnel(crate::ssh::tunnel(name, ssh)?);
+            }
+            #[cfg(not(feature = "ssh"))]
+            if ssh.is_some() {
+                return Err(crate::ssh::not_built(name));
             }
             Arc::new(cdp_source::MysqlSource::new(name, url, options)?)
         }

@@ -141,6 +141,22 @@ mod tests {
         assert_eq!(ssh.port, 2222);
     }
 
+    #[cfg(feature = "mysql")]
+    #[test]
+    fn a_mysql_source_reads_its_ssh_table() {
+        let text = SOURCE
+            .replace("kind = \"postgres\"", "kind = \"mysql\"")
+            .replace("postgres://etl@db.internal:5432/app", "mysql://etl@db.internal:3306/app");
+        let config = parse(&text).unwrap();
+        let SourceConfig::Mysql { ssh: Some(ssh), .. } = &config.sources["app"] else {
+            panic!("{:?}", config.sources["app"]);
+        };
+        assert_eq!((ssh.host.as_str(), ssh.port, ssh.user.as_str()), ("bastion.example.com", 22, "tunnel"));
+        assert_eq!(ssh.private_key_path, Path::new("/etc/cdp/keys/id_ed25519"));
+        let message = parse(&text.replace("host_key = ", "# host_key = ")).unwrap_err().to_string();
+        assert!(message.contains("host_key"), "{message}");
+    }
+
     #[test]
     fn a_host_key_is_required_and_must_be_a_sha256_fingerprint() {
         let message = parse(&SOURCE.replace("host_key = ", "# host_key = ")).unwrap_err().to_string();
@@ -167,6 +183,17 @@ mod tests {
     #[tokio::test]
     async fn without_the_feature_a_tunnel_cannot_open() {
         let config = parse(SOURCE).unwrap();
+        let error = crate::sources::open("app", &config.sources["app"]).await.unwrap_err();
+        assert!(error.to_string().contains("`ssh` feature"), "{error}");
+    }
+
+    #[cfg(all(feature = "mysql", not(feature = "ssh")))]
+    #[tokio::test]
+    async fn without_the_feature_a_mysql_tunnel_cannot_open() {
+        let text = SOURCE
+            .replace("kind = \"postgres\"", "kind = \"mysql\"")
+            .replace("postgres://etl@db.internal:5432/app", "mysql://etl@db.internal:3306/app");
+        let config = parse(&text).unwrap();
         let error = crate::sources::open("app", &config.sources["app"]).await.unwrap_err();
         assert!(error.to_string().contains("`ssh` feature"), "{error}");
     }
