@@ -42,7 +42,7 @@ cleanup() {
         grep -vxF "$KEY_LINE" "$SSH_AUTHORIZED_KEYS" >"$WORK/authorized_keys.new" || true
         cat "$WORK/authorized_keys.new" >"$SSH_AUTHORIZED_KEYS"
     fi
-    if [ -n "$OWN_SSHD" ]; then bash crates/source/tests/ssh/stop.sh "$OWN_SSHD" || true; fi
+    if [ -n "$OWN_SSHD" ] && [ -f "$OWN_SSHD/sshd.pid" ]; then kill "$(cat "$OWN_SSHD/sshd.pid")" || true; fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
