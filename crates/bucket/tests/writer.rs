@@ -476,14 +476,17 @@ async fn appends_do_not_wait_for_the_files_to_be_encoded() {
     let calls = |prefix: &str, n: usize| -> Vec<Call> {
         (0..n).map(|i| call(CallType::Track, &format!("{prefix}{i}"))).collect()
     };
+    // No fsync: what is timed here is encoding, not the disk.
     let config = WriterConfig::new(Id::new("i").unwrap(), Id::new("a").unwrap(), FileFormat::Parquet)
-        .with_spool_dir(s.spool());
+        .with_spool_dir(s.spool())
+        .with_durability(Durability::Never);
     let (mut w, _) = s.open(config).await;
-    // A batch whose Parquet row groups take a while to encode: the append returns
+    // A batch whose Parquet row groups take a while to encode (a second or more):
+    // the append returns
     // once it is spooled, with the calls still to be encoded on the file's thread.
-    w.append(calls("big", 100_000)).await.unwrap();
+    w.append(calls("big", 200_000)).await.unwrap();
     let backlog = w.encoding_backlog();
-    assert!(backlog > 50_000, "the append waited for the encoding: {backlog} calls left");
+    assert!(backlog > 100_000, "the append waited for the encoding: {backlog} calls left");
     // Small appends meanwhile are answered once spooled, while the big batch is
     // still being encoded.
     for small in calls("small", 20).chunks(1) {
@@ -492,5 +495,5 @@ async fn appends_do_not_wait_for_the_files_to_be_encoded() {
     }
     // Publishing waits for the encoding: every call is in the file.
     let reports = w.shutdown().await.unwrap();
-    assert_eq!(reports.iter().map(SyncReport::rows).sum::<u64>(), 100_020);
+    assert_eq!(reports.iter().map(SyncReport::rows).sum::<u64>(), 200_020);
 }
