@@ -8,17 +8,23 @@ use std::thread::JoinHandle;
 
 use cdp_calls::{Call, CallType};
 use cdp_encode::{Encode, EncodeError, FileEncoder, FileFormat};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
-/// Batches of calls queued for one encoder at most; a writer that gets further
-/// ahead waits (back-pressure), so memory stays bounded.
-const QUEUED_BATCHES: usize = 16;
+/// Calls queued for one encoder at most; a writer that gets further ahead waits
+/// (back-pressure), so memory stays bounded. Counted in calls, not batches, so that
+/// small batches queue behind a large one without waiting. A batch larger than this
+/// waits for the queue to be empty.
+const QUEUED_CALLS: u32 = 100_000;
+
+/// Messages queued at most (a second bound, for batches of a call or two).
+const QUEUED_MESSAGES: usize = 4096;
 
 /// What the thread is sent.
 #[derive(Debug)]
 enum Message {
-    /// Calls to encode, and about how much they add to the file.
-    Calls(Vec<Call>, u64),
+    /// Calls to encode, about how much they add to the file, and the queue places
+    /// they hold.
+    Calls(Vec<Call>, u64, u32),
     /// Asks for the file's size once every batch sent before is encoded.
     Settle(oneshot::Sender<u64>),
 }
@@ -42,6 +48,8 @@ pub(crate) struct EncoderThread {
     call_type: CallType,
     format: FileFormat,
     messages: Option<mpsc::Sender<Message>>,
+    /// Places in the queue, one per call.
+    places: Arc<Semaphore>,
     thread: Option<JoinHandle<Result<FileEncoder, EncodeError>>>,
     progress: Arc<Progress>,
     /// The encoder's size when the thread started.
@@ -56,7 +64,9 @@ impl EncoderThread {
     /// Moves `encoder` to a new thread.
     pub(crate) fn spawn(mut encoder: FileEncoder, format: FileFormat) -> std::io::Result<EncoderThread> {
         let call_type = encoder.call_type();
-        let (sender, mut receiver) = mpsc::channel::<Message>(QUEUED_BATCHES);
+        let (sender, mut receiver) = mpsc::channel::<Message>(QUEUED_MESSAGES);
+        let places = Arc::new(Semaphore::new(QUEUED_CALLS as usize));
+        let freed = places.clone();
         let initial_bytes = encoder.encoded_bytes();
         let progress = Arc::new(Progress::default());
         progress.encoded_bytes.store(initial_bytes, Ordering::Release);
@@ -65,13 +75,15 @@ impl EncoderThread {
             std::thread::Builder::new().name(format!("cdp-encode-{call_type}")).spawn(move || {
                 while let Some(message) = receiver.blocking_recv() {
                     match message {
-                        Message::Calls(calls, estimate) => {
+                        Message::Calls(calls, estimate, held) => {
                             for call in &calls {
                                 encoder.write(call)?;
                             }
                             shared.encoded_bytes.store(encoder.encoded_bytes(), Ordering::Release);
                             shared.estimate_done.fetch_add(estimate, Ordering::AcqRel);
                             shared.calls_done.fetch_add(calls.len() as u64, Ordering::AcqRel);
+                            drop(calls);
+                            freed.add_permits(held as usize);
                         }
                         Message::Settle(reply) => {
                             let _ = reply.send(encoder.encoded_bytes());
@@ -84,6 +96,7 @@ impl EncoderThread {
             call_type,
             format,
             messages: Some(sender),
+            places,
             thread: Some(thread),
             progress,
             initial_bytes,
@@ -97,7 +110,12 @@ impl EncoderThread {
     /// An error is the thread's, from an earlier batch: the encoder stopped there.
     pub(crate) async fn write(&mut self, calls: Vec<Call>, estimate: u64) -> Result<(), EncodeError> {
         let count = calls.len() as u64;
-        self.send(Message::Calls(calls, estimate)).await?;
+        let held = u32::try_from(calls.len()).unwrap_or(u32::MAX).min(QUEUED_CALLS);
+        match self.places.acquire_many(held).await {
+            Ok(places) => places.forget(),
+            Err(_) => return Err(stopped(self.format, "the encoder's queue is closed")),
+        }
+        self.send(Message::Calls(calls, estimate, held)).await?;
         self.sent_estimate += estimate;
         self.calls_sent += count;
         Ok(())

@@ -484,16 +484,16 @@ async fn appends_do_not_wait_for_the_files_to_be_encoded() {
     // A batch whose Parquet row groups take a while to encode (a second or more):
     // the append returns
     // once it is spooled, with the calls still to be encoded on the file's thread.
-    w.append(calls("big", 200_000)).await.unwrap();
+    w.append(calls("big", 90_000)).await.unwrap();
     let backlog = w.encoding_backlog();
-    assert!(backlog > 100_000, "the append waited for the encoding: {backlog} calls left");
+    assert!(backlog > 45_000, "the append waited for the encoding: {backlog} calls left");
     // Small appends meanwhile are answered once spooled, while the big batch is
-    // still being encoded.
+    // still being encoded (they queue behind it: the queue is counted in calls).
     for small in calls("small", 20).chunks(1) {
         w.append(small.to_vec()).await.unwrap();
         assert!(w.encoding_backlog() > 0, "an append waited for the encoding to finish");
     }
     // Publishing waits for the encoding: every call is in the file.
     let reports = w.shutdown().await.unwrap();
-    assert_eq!(reports.iter().map(SyncReport::rows).sum::<u64>(), 200_020);
+    assert_eq!(reports.iter().map(SyncReport::rows).sum::<u64>(), 90_020);
 }
