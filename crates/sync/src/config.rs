@@ -331,6 +331,16 @@ impl Config {
                 .map(Secret)
                 .ok_or(ConfigError::MissingSecret { key, variable: variable.to_owned() })
         };
+        // `sources.NAME.FIELD = "VAR"`: the secret in VAR, when the field is given.
+        let optional_secret = |name: &str, field: &str, variable: Option<String>| {
+            variable.map(|var| secret(format!("sources.{name}.{field}"), &var)).transpose()
+        };
+        let optional_duration = |name: &str, field: &str, text: Option<String>| {
+            text.map(|text| {
+                parse_duration(&text).map_err(|reason| invalid(format!("sources.{name}.{field}"), reason))
+            })
+            .transpose()
+        };
 
         let mut sources = BTreeMap::new();
         for (name, source) in raw.sources {
@@ -343,16 +353,8 @@ impl Config {
                             "the URL holds a password: give it through `password_env` instead",
                         ));
                     }
-                    let password = match password_env {
-                        Some(var) => Some(secret(format!("sources.{name}.password_env"), &var)?),
-                        None => None,
-                    };
-                    let statement_timeout = match statement_timeout {
-                        Some(text) => Some(parse_duration(&text).map_err(|reason| {
-                            invalid(format!("sources.{name}.statement_timeout"), reason)
-                        })?),
-                        None => None,
-                    };
+                    let password = optional_secret(&name, "password_env", password_env)?;
+                    let statement_timeout = optional_duration(&name, "statement_timeout", statement_timeout)?;
                     SourceConfig::Postgres {
                         url,
                         password,
@@ -393,17 +395,9 @@ impl Config {
                             ));
                         }
                     };
-                    let private_key_passphrase = match private_key_passphrase_env {
-                        Some(var) => Some(secret(key("private_key_passphrase_env"), &var)?),
-                        None => None,
-                    };
-                    let statement_timeout = match statement_timeout {
-                        Some(text) => Some(
-                            parse_duration(&text)
-                                .map_err(|reason| invalid(key("statement_timeout"), reason))?,
-                        ),
-                        None => None,
-                    };
+                    let private_key_passphrase =
+                        optional_secret(&name, "private_key_passphrase_env", private_key_passphrase_env)?;
+                    let statement_timeout = optional_duration(&name, "statement_timeout", statement_timeout)?;
                     SourceConfig::Snowflake {
                         account,
                         user,
@@ -433,17 +427,8 @@ impl Config {
                             "the URL holds a password: give it through `password_env` instead",
                         ));
                     }
-                    let password = match password_env {
-                        Some(var) => Some(secret(key("password_env"), &var)?),
-                        None => None,
-                    };
-                    let statement_timeout = match statement_timeout {
-                        Some(text) => Some(
-                            parse_duration(&text)
-                                .map_err(|reason| invalid(key("statement_timeout"), reason))?,
-                        ),
-                        None => None,
-                    };
+                    let password = optional_secret(&name, "password_env", password_env)?;
+                    let statement_timeout = optional_duration(&name, "statement_timeout", statement_timeout)?;
                     SourceConfig::Mysql {
                         url,
                         password,
