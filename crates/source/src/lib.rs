@@ -413,6 +413,24 @@ pub trait Source: Send + Sync + fmt::Debug {
     /// stream.
     async fn query(&self, sql: &str) -> Result<RowStream, SourceError>;
 
+    /// The names of the columns `sql` returns, in order and spelled as
+    /// [`Source::query`] would give them ([`RowStream::columns`]), found without
+    /// reading a row: the query is prepared (PostgreSQL, SQLite, MySQL) or run so that
+    /// it returns no rows (Snowflake: `SELECT * FROM (<sql>) LIMIT 0`), under the same
+    /// read-only guards and statement timeout as [`Source::query`]. `sql` is a rendered
+    /// query (no `{{last_sync_time}}` left in it).
+    ///
+    /// A runner asks this when it sets a sync up, to find columns that cannot be mapped
+    /// (two columns setting the same field) before any run. Errors are those of
+    /// [`Source::query`] before its first row: a connection failure, a syntax error or
+    /// an unknown table. The default runs [`Source::query`] and drops the stream before
+    /// reading a row, which cancels the query; sources that can describe a query more
+    /// cheaply override it.
+    async fn columns(&self, sql: &str) -> Result<Vec<String>, SourceError> {
+        let rows = self.query(sql).await?;
+        Ok(rows.columns().names().to_vec())
+    }
+
     /// Checks that the source can be reached and answers a query: runs `SELECT 1` and
     /// reads its row.
     async fn check(&self) -> Result<(), SourceError> {
@@ -438,6 +456,10 @@ impl<S: Source + ?Sized> Source for Box<S> {
         (**self).query(sql).await
     }
 
+    async fn columns(&self, sql: &str) -> Result<Vec<String>, SourceError> {
+        (**self).columns(sql).await
+    }
+
     async fn check(&self) -> Result<(), SourceError> {
         (**self).check().await
     }
@@ -455,6 +477,10 @@ impl<S: Source + ?Sized> Source for Arc<S> {
 
     async fn query(&self, sql: &str) -> Result<RowStream, SourceError> {
         (**self).query(sql).await
+    }
+
+    async fn columns(&self, sql: &str) -> Result<Vec<String>, SourceError> {
+        (**self).columns(sql).await
     }
 
     async fn check(&self) -> Result<(), SourceError> {

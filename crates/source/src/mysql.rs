@@ -560,6 +560,26 @@ impl Source for MysqlSource {
         };
         Ok(RowStream::new(self.context.name.clone(), columns, rows))
     }
+
+    /// Prepares `sql` (the binary protocol's `COM_STMT_PREPARE`, whose answer
+    /// describes the result's columns) on a connection of its own, with the session a
+    /// query gets, then disconnects; the statement never runs.
+    async fn columns(&self, sql: &str) -> Result<Vec<String>, SourceError> {
+        let Connected {
+            mut conn,
+            #[cfg(feature = "ssh")]
+            tunnel,
+            ..
+        } = self.connect().await?;
+        let statement = conn.prep(sql).await.map_err(|e| self.context.error(e, 0))?;
+        let names = statement.columns().iter().map(|c| c.name_str().into_owned()).collect();
+        if let Err(e) = conn.disconnect().await {
+            tracing::debug!(source = %self.context.name, error = %e, "disconnecting after a prepare failed");
+        }
+        #[cfg(feature = "ssh")]
+        drop(tunnel);
+        Ok(names)
+    }
 }
 
 impl fmt::Debug for MysqlSource {

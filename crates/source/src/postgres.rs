@@ -466,6 +466,32 @@ impl Source for PostgresSource {
         };
         Ok(RowStream::new(self.context.name.clone(), columns, rows))
     }
+
+    /// Prepares `sql` in a read-only transaction on a connection of its own (the
+    /// statement's description carries its columns) and closes the connection; the
+    /// query never runs.
+    async fn columns(&self, sql: &str) -> Result<Vec<String>, SourceError> {
+        let connection = self.connect().await?;
+        #[cfg(feature = "ssh")]
+        let tunnel = connection.tunnel.clone();
+        let Connection { client, task, .. } = connection;
+        let failed = |e: tokio_postgres::Error| {
+            #[allow(unused_mut)]
+            let mut error = self.context.error(e, 0);
+            #[cfg(feature = "ssh")]
+            crate::tunnel::note_tunnel(&mut error, tunnel.as_deref());
+            error
+        };
+        client.batch_execute(&self.begin).await.map_err(failed)?;
+        let statement = client.prepare(sql).await.map_err(failed)?;
+        let names = statement.columns().iter().map(|c| c.name().to_owned()).collect();
+        // Closing the client ends the connection (and its transaction); its driver
+        // task then finishes.
+        drop(statement);
+        drop(client);
+        let _ = task.await;
+        Ok(names)
+    }
 }
 
 impl fmt::Debug for PostgresSource {

@@ -539,6 +539,37 @@ impl Source for SnowflakeSource {
         let task = tokio::spawn(reader.run(cursor));
         Ok(RowStream::new(self.context.name.clone(), columns, SnowflakeRows { receiver, task }))
     }
+
+    /// Runs the query limited to no rows (Snowflake's REST API has no way to only
+    /// describe a query) and returns its result's column names; no row is read. The
+    /// limit is written as a preview writes it ([`cdp_query::RenderedQuery::preview`]:
+    /// `LIMIT 0` after a plain query, else `SELECT * FROM (<sql>) AS cdp_preview LIMIT
+    /// 0`), so the names are those `sql` gives.
+    async fn columns(&self, sql: &str) -> Result<Vec<String>, SourceError> {
+        let cursor = self.execute(&zero_rows(sql)).await?;
+        Ok(cursor.schema().columns().iter().map(|c| c.name().to_owned()).collect())
+    }
+}
+
+/// `sql` limited to no rows, the way a preview limits a query in Snowflake's dialect
+/// (trailing comments and semicolons dropped). SQL that the preview cannot limit
+/// (text with `{{`, which would read as a template, or SQL sqlparser does not parse)
+/// is wrapped as it is, its trailing semicolons dropped and on lines of its own so
+/// that a trailing `--` comment cannot swallow the parenthesis.
+fn zero_rows(sql: &str) -> String {
+    if !sql.contains("{{") {
+        let limited = cdp_query::QueryTemplate::new(sql)
+            .and_then(|template| template.render(&cdp_query::SyncVariables::first_run(0)))
+            .and_then(|rendered| rendered.preview(Dialect::Snowflake, 0));
+        if let Ok(limited) = limited {
+            return limited;
+        }
+    }
+    let mut core = sql.trim_end();
+    while let Some(rest) = core.strip_suffix(';') {
+        core = rest.trim_end();
+    }
+    format!("SELECT * FROM (\n{core}\n) LIMIT 0")
 }
 
 impl fmt::Debug for SnowflakeSource {
@@ -998,6 +1029,18 @@ mod tests {
             assert!(!text.contains("PRIVATE KEY"), "{text}");
         }
         assert!(format!("{source:?}").contains(FINGERPRINT));
+    }
+
+    #[test]
+    fn a_query_is_limited_to_no_rows() {
+        assert_eq!(zero_rows("SELECT 1 AS a ; -- done\n"), "SELECT 1 AS a\nLIMIT 0");
+        assert_eq!(
+            zero_rows("SELECT a FROM t LIMIT 5"),
+            "SELECT * FROM (\nSELECT a FROM t LIMIT 5\n) AS cdp_preview\nLIMIT 0"
+        );
+        // What the preview cannot limit is wrapped as it is.
+        assert_eq!(zero_rows("SELECT '{{x}}' AS a ;; \n"), "SELECT * FROM (\nSELECT '{{x}}' AS a\n) LIMIT 0");
+        assert_eq!(zero_rows("SELEC 1 -- done"), "SELECT * FROM (\nSELEC 1 -- done\n) LIMIT 0");
     }
 
     #[test]

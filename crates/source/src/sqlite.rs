@@ -202,23 +202,44 @@ impl Source for SqliteSource {
         let (columns, rows) = self.start(sql).await?;
         Ok(RowStream::new(self.name.clone(), columns, rows))
     }
+
+    /// Prepares `sql` on a read-only connection of its own (on a blocking thread) and
+    /// returns the statement's column names; nothing is stepped.
+    async fn columns(&self, sql: &str) -> Result<Vec<String>, SourceError> {
+        let source = self.same();
+        let sql = sql.to_owned();
+        tokio::task::spawn_blocking(move || source.prepared_columns(&sql))
+            .await
+            .map_err(|_| worker_stopped(&self.name, 0))?
+    }
 }
 
 impl SqliteSource {
+    /// The same source, for a blocking thread.
+    fn same(&self) -> SqliteSource {
+        SqliteSource { name: self.name.clone(), path: self.path.clone(), options: self.options.clone() }
+    }
+
+    /// The column names of `sql`, prepared but not stepped. Blocking.
+    fn prepared_columns(&self, sql: &str) -> Result<Vec<String>, SourceError> {
+        let connection = self.connect()?;
+        let statement = connection.prepare(sql).map_err(|e| SourceError::Query {
+            source_name: self.name.to_string(),
+            code: None,
+            reason: e.to_string(),
+            rows_read: 0,
+            query_id: None,
+            source: Some(Box::new(e)),
+        })?;
+        Ok(statement.column_names().map(str::to_owned).collect())
+    }
+
     /// Starts the worker for `sql` and waits until the query is prepared.
     async fn start(&self, sql: &str) -> Result<(Columns, SqliteRows), SourceError> {
         let (header_tx, header_rx) = oneshot::channel();
         let (row_tx, row_rx) = mpsc::channel(self.options.channel_capacity);
         let timed_out = Arc::new(AtomicBool::new(false));
-        let worker = Worker {
-            source: SqliteSource {
-                name: self.name.clone(),
-                path: self.path.clone(),
-                options: self.options.clone(),
-            },
-            sql: sql.to_owned(),
-            timed_out: timed_out.clone(),
-        };
+        let worker = Worker { source: self.same(), sql: sql.to_owned(), timed_out: timed_out.clone() };
         tokio::task::spawn_blocking(move || worker.run(header_tx, row_tx));
         let header = header_rx.await.map_err(|_| worker_stopped(&self.name, 0))??;
         let interrupt = Arc::new(header.interrupt);

@@ -365,3 +365,21 @@ async fn a_connection_killed_mid_stream_ends_the_query_with_an_error() {
     assert!(text.contains("the server closed the connection") || text.contains("ERROR 1927"), "{text}");
     assert!(stream.next().await.is_none());
 }
+
+#[tokio::test]
+async fn columns_come_from_the_prepared_statement_without_running_the_query() {
+    let source = mysql_source(MysqlOptions::new());
+    // Running this query takes 5 seconds: the columns come at once, from the answer to
+    // the prepare, spelled as written.
+    let sql = "SELECT SLEEP(5) AS slept, 1 AS userId, 2 AS USERID, 3 AS `a.b`";
+    let started = Instant::now();
+    assert_eq!(source.columns(sql).await.unwrap(), ["slept", "userId", "USERID", "a.b"]);
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    let stream = source.query("SELECT 1 AS userId, 2 AS USERID").await.unwrap();
+    assert_eq!(stream.columns().names(), ["userId", "USERID"]);
+    drop(stream);
+    // An unknown table is the server's error, with its number.
+    let error = source.columns("SELECT * FROM no_such_table_for_columns").await.unwrap_err();
+    assert_eq!(error.code(), Some("1146"));
+    assert!(error.to_string().starts_with("source `test-mysql`: query failed: ERROR 1146"), "{error}");
+}

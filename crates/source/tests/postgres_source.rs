@@ -361,3 +361,22 @@ async fn one_source_serves_concurrent_queries_from_spawned_tasks() {
         assert_eq!(task.await.unwrap().unwrap(), 500_500 * i as i64);
     }
 }
+
+#[tokio::test]
+async fn columns_come_from_the_prepared_statement_without_running_the_query() {
+    let source = postgres_source(PostgresOptions::new());
+    // Running this query takes 5 seconds and then fails (a division by zero): the
+    // columns come at once, from the statement's description.
+    let sql = "SELECT pg_sleep(5) AS slept, 1 AS \"userId\", 2 AS USERID, 1 / 0 AS \"a.b\"";
+    let started = Instant::now();
+    assert_eq!(source.columns(sql).await.unwrap(), ["slept", "userId", "userid", "a.b"]);
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    // The same names the query's stream has.
+    let stream = source.query("SELECT 1 AS \"userId\", 2 AS USERID").await.unwrap();
+    assert_eq!(stream.columns().names(), ["userId", "userid"]);
+    drop(stream);
+    // An unknown table is the query's error, with its SQLSTATE.
+    let error = source.columns("SELECT * FROM src_no_such_schema.t").await.unwrap_err();
+    assert_eq!(error.code(), Some("42P01"));
+    assert!(error.to_string().starts_with("source `test-pg`: query failed: ERROR 42P01"), "{error}");
+}

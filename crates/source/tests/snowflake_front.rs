@@ -1156,3 +1156,41 @@ async fn the_front_answers_the_control_api() {
     assert_eq!(answer["fingerprints"], json!([FINGERPRINT, FINGERPRINT]));
     assert_eq!(register_user(&user, PUBLIC_KEY).await, FINGERPRINT);
 }
+
+#[tokio::test]
+async fn columns_come_from_a_query_that_returns_no_rows() {
+    let user = new_user("SF_COLUMNS").await;
+    let source = source("sf-columns", options(&user));
+    let table = unique("CDP_COLS");
+    read_ok(&mut source.query(&format!("CREATE TABLE {table} (id INT, name VARCHAR)")).await.unwrap()).await;
+    read_ok(
+        &mut source.query(&format!("INSERT INTO {table} VALUES (1, 'Ada'), (2, 'Grace')")).await.unwrap(),
+    )
+    .await;
+
+    // Names arrive as Snowflake returns them (unquoted ones upper case); a trailing
+    // semicolon and comment do not get in the way.
+    let select = format!("SELECT id AS \"userId\", id AS userId, name AS \"a.b\" FROM {table}");
+    let sql = format!("{select} ; -- the people");
+    assert_eq!(source.columns(&sql).await.unwrap(), ["userId", "USERID", "a.b"]);
+    // A query with a limit of its own is wrapped.
+    let limited = format!("SELECT name AS \"Name\" FROM {table} ORDER BY id LIMIT 1");
+    assert_eq!(source.columns(&limited).await.unwrap(), ["Name"]);
+    let log = front_log().await;
+    for sent in
+        [format!("{select}\nLIMIT 0"), format!("SELECT * FROM (\n{limited}\n) AS cdp_preview\nLIMIT 0")]
+    {
+        let submitted = submissions(&log, &sent);
+        assert_eq!(submitted.len(), 1, "{sent:?} in {log:?}");
+        assert_eq!(submitted[0]["total"], 0, "no row came back: {}", submitted[0]);
+    }
+    assert!(
+        submissions(&log, &sql).is_empty() && submissions(&log, &limited).is_empty(),
+        "the queries never ran"
+    );
+
+    // An unknown table is the query's error, naming the source.
+    let error = source.columns("SELECT * FROM CDP_NO_SUCH_TABLE").await.unwrap_err();
+    assert!(matches!(error, SourceError::Query { .. }), "{error:?}");
+    assert!(error.to_string().starts_with("source `sf-columns`: query failed"), "{error}");
+}

@@ -279,3 +279,28 @@ fn debug_and_display_name_the_source() {
     assert_eq!(source.to_string(), format!("SQLite source `demo` ({})", path.display()));
     assert!(format!("{source:?}").starts_with("SqliteSource { name: \"demo\""));
 }
+
+#[tokio::test]
+async fn columns_come_from_the_prepared_statement_without_reading_a_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = database(
+        dir.path(),
+        "CREATE TABLE people (id INTEGER, email TEXT);
+         INSERT INTO people VALUES (1, 'ada@example.com'), (2, 'bob@example.com');",
+    );
+    let source = SqliteSource::open("test-sqlite", &path, SqliteOptions::new()).unwrap();
+    // Reading the first row of this query fails (an integer overflow): the columns
+    // come without a row being read, spelled as the query gives them.
+    let sql = "SELECT id AS userId, email AS \"USERID\", abs(-9223372036854775808) AS \"a.b\" FROM people";
+    let mut stream = source.query(sql).await.unwrap();
+    let first = stream.next().await.expect("an error").unwrap_err();
+    assert!(first.to_string().contains("integer overflow"), "{first}");
+    assert_eq!(source.columns(sql).await.unwrap(), ["userId", "USERID", "a.b"]);
+    // Through the trait object too, as a runner holds it.
+    let shared: std::sync::Arc<dyn Source> = std::sync::Arc::new(source);
+    assert_eq!(shared.columns("SELECT 1 AS n").await.unwrap(), ["n"]);
+    // An unknown table is the query's error, naming the source.
+    let error = shared.columns("SELECT x FROM nowhere").await.unwrap_err();
+    assert!(matches!(error, SourceError::Query { .. }), "{error:?}");
+    assert_eq!(error.to_string(), "source `test-sqlite`: query failed: no such table: nowhere");
+}
