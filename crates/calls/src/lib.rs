@@ -66,7 +66,7 @@ pub use slug::{event_slug, push_event_slug};
 pub use stamp::corrected_timestamp;
 pub use time::{Timestamp, TimestampError};
 pub use validate::{MAX_CALL_BYTES, MAX_MESSAGE_ID_CHARS};
-pub use wire::push_json_string;
+pub use wire::{escaped_len as json_string_len, push_json_string};
 
 /// Re-exported so that users can build raw values for [`Extra`] without naming
 /// serde_json's version themselves.

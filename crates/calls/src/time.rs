@@ -138,6 +138,22 @@ impl Timestamp {
         out.extend_from_slice(&buf[..len]);
     }
 
+    /// The length of the text [`Timestamp::push_rfc3339`] writes: 24 bytes with
+    /// milliseconds, 27 with microseconds.
+    ///
+    /// ```
+    /// use cdp_calls::Timestamp;
+    ///
+    /// for text in ["2026-11-22T10:00:00.000Z", "2026-11-22T10:00:00.000001Z"] {
+    ///     let t: Timestamp = text.parse()?;
+    ///     assert_eq!(t.rfc3339_len(), text.len());
+    /// }
+    /// # Ok::<(), cdp_calls::TimestampError>(())
+    /// ```
+    pub fn rfc3339_len(self) -> usize {
+        if self.0.rem_euclid(1000) == 0 { 24 } else { 27 }
+    }
+
     /// Writes the RFC 3339 UTC text into `buf` and returns its length.
     fn write_rfc3339(self, buf: &mut [u8; 27]) -> usize {
         let secs = self.0.div_euclid(MICROS_PER_SEC);

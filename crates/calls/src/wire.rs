@@ -572,7 +572,13 @@ static NEEDS_ESCAPE: [bool; 256] = needs_escape_table();
 
 /// The length of `s` as a JSON string literal, quotes included, as
 /// [`push_json_string`] writes it.
-pub(crate) fn escaped_len(s: &str) -> usize {
+///
+/// ```
+/// let mut out = Vec::new();
+/// cdp_calls::push_json_string(&mut out, "a \"quote\"\n\u{1}");
+/// assert_eq!(cdp_calls::json_string_len("a \"quote\"\n\u{1}"), out.len());
+/// ```
+pub fn escaped_len(s: &str) -> usize {
     2 + s.len()
         + s.bytes()
             .filter(|b| NEEDS_ESCAPE[usize::from(*b)])

@@ -57,6 +57,23 @@ impl CsvEncoder {
     }
 }
 
+/// At least the bytes `call`'s line takes (exact but for fields that would need
+/// no quotes yet are counted as quoted; see [`crate::row_bytes_bound`]).
+pub(crate) fn row_bytes_bound(call: &Call) -> u64 {
+    let row = call.row();
+    let mut bytes = row.columns().len(); // the commas and the newline
+    let field = |text: &[u8]| text.len() + 2 + memchr::memchr_iter(b'"', text).count();
+    for value in row.values() {
+        bytes += match value {
+            Value::Null => 0,
+            Value::Timestamp(t) => t.rfc3339_len(),
+            Value::Text(s) => field(s.as_bytes()),
+            Value::Json(o) => field(o.as_str().as_bytes()),
+        };
+    }
+    bytes as u64
+}
+
 /// Appends one field, enclosed in quotes (inner quotes doubled) when it holds a
 /// comma, a quote, CR or LF.
 fn push_field(out: &mut Vec<u8>, field: &[u8]) {

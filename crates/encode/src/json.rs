@@ -1,6 +1,6 @@
 //! Newline-delimited JSON: one object per row, nested objects kept as objects.
 
-use cdp_calls::{Call, CallType, Value, push_json_string};
+use cdp_calls::{Call, CallType, Value, json_string_len, push_json_string};
 
 use crate::{Encode, EncodeOptions, FileFormat, Pending, encode_text};
 
@@ -54,6 +54,22 @@ impl JsonEncoder {
         }
         out.extend_from_slice(b"}\n");
     }
+}
+
+/// The bytes `call`'s line takes, exactly (see [`crate::row_bytes_bound`]).
+pub(crate) fn row_bytes(call: &Call) -> u64 {
+    let row = call.row();
+    let mut bytes = 2; // "}\n"
+    for (i, column) in row.columns().iter().enumerate() {
+        bytes += 4 + column.name.len(); // `{"` or `,"`, the name, `":`
+        bytes += match row.value(i) {
+            Value::Null => 4,
+            Value::Timestamp(t) => 2 + t.rfc3339_len(),
+            Value::Text(s) => json_string_len(&s),
+            Value::Json(o) => o.as_str().len(),
+        };
+    }
+    bytes as u64
 }
 
 impl Encode for JsonEncoder {

@@ -243,11 +243,12 @@ pub trait Encode {
     /// How many calls were written so far.
     fn rows(&self) -> u64;
 
-    /// About how large the file is so far, in bytes, for deciding when a file is big
-    /// enough. For JSON and CSV it is exact apart from the CSV header. For Parquet it
-    /// is the encoded size of the row groups written plus the uncompressed size of the
-    /// rows not yet in one, which is at least the size the finished file will have
-    /// before its footer in the usual case.
+    /// How large the file would be if it were finished now, in bytes, at most: for
+    /// deciding when a file is big enough. Exact for JSON and CSV; for Parquet an
+    /// upper bound (the row groups written, the encoder's estimate of the one in
+    /// progress, and the rows not in one yet as their values' plain size, each with
+    /// an eighth more for compression that does not pay, plus a bound on the
+    /// footer). Writing a call grows it by at most [`row_bytes_bound`].
     fn encoded_bytes(&self) -> u64;
 
     /// Adds a call. It must be of the encoder's type. The call is encoded at once;
@@ -370,6 +371,37 @@ impl Pending {
     }
 }
 
+/// At most how many bytes writing `call` adds to [`Encode::encoded_bytes`] of a
+/// `format` file encoded with `options` (exact for JSON, exact or a few bytes more
+/// for CSV); cheap, without encoding it. A file whose size is `encoded_bytes`, with
+/// calls whose bounds sum to `n` written to it, is finished at most
+/// `encoded_bytes + n` bytes long: what a writer keeping files under a size limit
+/// needs to decide before the calls are encoded (on another thread, say).
+///
+/// ```
+/// use cdp_calls::{Call, CallType};
+/// use cdp_encode::{Encode, EncodeOptions, FileEncoder, FileFormat, row_bytes_bound};
+///
+/// let options = EncodeOptions::default();
+/// let call = Call::track("u1", "Order \"Completed\"").with_message_id("m1");
+/// for format in FileFormat::ALL {
+///     let mut file = FileEncoder::new(format, CallType::Track, options.clone());
+///     let before = file.encoded_bytes();
+///     let bound = row_bytes_bound(format, &options, &call);
+///     file.write(&call)?;
+///     assert!(file.encoded_bytes() <= before + bound, "{format}");
+///     assert!(file.finish_to_vec()?.len() as u64 <= before + bound, "{format}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn row_bytes_bound(format: FileFormat, options: &EncodeOptions, call: &Call) -> u64 {
+    match format {
+        FileFormat::Json => json::row_bytes(call),
+        FileFormat::Csv => csv::row_bytes_bound(call),
+        FileFormat::Parquet => parquet::row_bytes_bound(call, options),
+    }
+}
+
 /// The sort key of a call: `received_at` in microseconds, absent first.
 pub(crate) fn sort_key(call: &Call) -> i64 {
     call.received_at.map_or(i64::MIN, |t| t.as_micros())
@@ -388,7 +420,7 @@ macro_rules! encode_text {
         }
 
         fn encoded_bytes(&self) -> u64 {
-            self.pending.rows.total_bytes()
+            self.pending.rows.header_bytes() + self.pending.rows.total_bytes()
         }
 
         fn write(&mut self, call: &cdp_calls::Call) -> Result<(), crate::EncodeError> {

@@ -32,6 +32,16 @@ const STREAM_MEMORY_BYTES: usize = 1 << 20;
 /// writer gathers batches into row groups of [`EncodeOptions::row_group_rows`].
 const BATCH_ROWS: usize = 1024;
 
+/// While streaming, the newest rows are held back up to this many (or
+/// [`HOLD_BYTES`]), so that calls arriving slightly out of `received_at` order
+/// (requests stamped on different threads and appended in another order) are put
+/// in order before they are encoded. When the holding area is full, its older half
+/// goes to the file.
+const HOLD_ROWS: usize = 16 * 1024;
+
+/// The most bytes of rows held back (see [`HOLD_ROWS`]).
+const HOLD_BYTES: usize = 16 << 20;
+
 /// Encodes calls as Apache Parquet (`.parquet`).
 ///
 /// Columns are the type's warehouse columns, all optional: timestamps as
@@ -42,12 +52,15 @@ const BATCH_ROWS: usize = 1024;
 /// first) in its sorting-columns metadata. Pages are Snappy-compressed unless
 /// [`EncodeOptions::compression`] says otherwise.
 ///
-/// Calls usually arrive in `received_at` order. While they do, they are encoded
-/// into Parquet at once (the file so far is held compressed, in memory up to 1 MiB
-/// and in a temporary file beyond), so memory
-/// stays at about one row group. The first call out of order turns the encoder to
-/// sorting: the rows so far are read back and everything is sorted as the other
-/// formats do. Either way the same calls give the same bytes.
+/// Calls usually arrive in `received_at` order, or nearly (requests stamped on
+/// different threads are appended a few milliseconds out of order). The newest
+/// 16,384 rows (at most 16 MiB) are held back and put in order; older rows are
+/// encoded into Parquet at once (the file so far is held compressed, in memory up
+/// to 1 MiB and in a temporary file beyond), so memory stays at about one row
+/// group. A call older than a row already encoded turns the encoder to sorting: the
+/// rows so far are read back and everything is sorted as the other formats do.
+/// Either way the same calls give the same bytes, and the rows are in stable
+/// `received_at` order.
 ///
 /// ```
 /// use cdp_calls::{Call, CallType};
@@ -77,16 +90,42 @@ enum State {
     Broken,
 }
 
-/// The Parquet file being written while rows come in order.
+/// The Parquet file being written while rows come in order, or nearly: the newest
+/// rows wait in `held` and go to the file in `received_at` order.
 struct Stream {
     writer: ArrowWriter<Spool>,
     batch: Batch,
-    last_key: i64,
+    held: Held,
+    /// The key of the last row that went to the file: a row with an earlier key
+    /// can no longer be put in order.
+    released_key: i64,
 }
 
 impl Stream {
+    /// Takes a row held back, encoded by [`ParquetEncoder::encode_row`]; sends the
+    /// older half of the held rows to the file when the holding area is full.
+    fn hold(&mut self, key: i64, call: &Call) -> Result<(), EncodeError> {
+        self.held.push(key, call);
+        if self.held.is_full() {
+            self.release(false)?;
+        }
+        Ok(())
+    }
+
+    /// Sends held rows to the file in key order: the older half (every row up to
+    /// the middle row's key, so that equal keys stay together), or all of them.
+    fn release(&mut self, all: bool) -> Result<(), EncodeError> {
+        let Stream { writer, batch, held, released_key } = self;
+        held.release(all, |key, bytes| {
+            *released_key = key;
+            batch.push_encoded(bytes).ok_or_else(malformed)?;
+            batch.flush_if_full(writer)
+        })
+    }
+
     /// Writes the last rows and the footer; the file is then in the spool.
-    fn finish(self: Box<Stream>) -> Result<SpoolReader, EncodeError> {
+    fn finish(mut self: Box<Stream>) -> Result<SpoolReader, EncodeError> {
+        self.release(true)?;
         let Stream { mut writer, mut batch, .. } = *self;
         batch.flush(&mut writer)?;
         writer.into_inner().map_err(parquet_error)?.into_reader()
@@ -95,8 +134,78 @@ impl Stream {
 
 impl std::fmt::Debug for Stream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stream").field("last_key", &self.last_key).finish_non_exhaustive()
+        f.debug_struct("Stream")
+            .field("released_key", &self.released_key)
+            .field("held", &self.held.rows.len())
+            .finish_non_exhaustive()
     }
+}
+
+/// Rows held back while streaming, encoded by [`ParquetEncoder::encode_row`], in
+/// the order they came (kept rows first after a release, in key order).
+#[derive(Default)]
+struct Held {
+    bytes: Vec<u8>,
+    /// Key, start and length of each row in `bytes`.
+    rows: Vec<(i64, usize, usize)>,
+}
+
+impl Held {
+    fn push(&mut self, key: i64, call: &Call) {
+        let start = self.bytes.len();
+        ParquetEncoder::encode_row(call, &mut self.bytes);
+        self.rows.push((key, start, self.bytes.len() - start));
+    }
+
+    fn is_full(&self) -> bool {
+        self.rows.len() >= HOLD_ROWS || self.bytes.len() >= HOLD_BYTES
+    }
+
+    /// Passes rows in key order, ties in the order they came (a stable sort), to
+    /// `each`: all of them, or those up to the middle row's key; keeps the rest.
+    fn release(
+        &mut self,
+        all: bool,
+        mut each: impl FnMut(i64, &[u8]) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        self.rows.sort_by_key(|&(key, _, _)| key);
+        let cut = if all {
+            self.rows.len()
+        } else {
+            let middle = self.rows[self.rows.len() / 2 - 1].0;
+            self.rows.partition_point(|&(key, _, _)| key <= middle)
+        };
+        for &(key, start, len) in &self.rows[..cut] {
+            each(key, &self.bytes[start..start + len])?;
+        }
+        let mut bytes = Vec::with_capacity(self.bytes.capacity());
+        let kept: Vec<(i64, usize, usize)> = self.rows[cut..]
+            .iter()
+            .map(|&(key, start, len)| {
+                let at = bytes.len();
+                bytes.extend_from_slice(&self.bytes[start..start + len]);
+                (key, at, len)
+            })
+            .collect();
+        self.bytes = bytes;
+        self.rows = kept;
+        Ok(())
+    }
+
+    /// The rows in key order (a stable sort), emptying the holding area.
+    fn drain(
+        &mut self,
+        mut each: impl FnMut(i64, &[u8]) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
+        self.release(true, &mut each)
+    }
+}
+
+fn malformed() -> EncodeError {
+    EncodeError::write(FileFormat::Parquet, "internal error: a buffered row is malformed")
 }
 
 impl ParquetEncoder {
@@ -107,13 +216,25 @@ impl ParquetEncoder {
             Ok(writer) => State::Streaming(Box::new(Stream {
                 writer,
                 batch: Batch::new(call_type),
-                last_key: i64::MIN,
+                held: Held::default(),
+                released_key: i64::MIN,
             })),
             // Making a writer fails only on a bad schema, which is ours; sorting mode
             // reports the same error again at `finish`.
             Err(_) => State::Sorting(Box::new(SortedRows::new(options.clone(), Vec::new()))),
         };
         ParquetEncoder { call_type, options, rows: 0, state }
+    }
+
+    fn columns(&self) -> u64 {
+        self.call_type.columns().len() as u64
+    }
+
+    /// Whether rows are still encoded as they come (`true`), or held to be sorted
+    /// when the file is finished because a call came older than a row already
+    /// encoded (`false`; see the type's docs).
+    pub fn is_streaming(&self) -> bool {
+        matches!(self.state, State::Streaming(_))
     }
 
     /// The row as compact binary for sorting: per column a tag (0 null, 1 value),
@@ -131,10 +252,13 @@ impl ParquetEncoder {
 
     /// Leaves streaming: reads back what was written and sorts from now on.
     fn switch_to_sorting(&mut self) -> Result<(), EncodeError> {
-        let State::Streaming(stream) = std::mem::replace(&mut self.state, State::Broken) else {
+        let State::Streaming(mut stream) = std::mem::replace(&mut self.state, State::Broken) else {
             return Ok(());
         };
         let mut sorted = SortedRows::new(self.options.clone(), Vec::new());
+        // The held rows come after the file's in the order they came (the sort is
+        // stable), so take them out before the file is finished.
+        let mut held = std::mem::take(&mut stream.held);
         let reader = match stream.finish()? {
             SpoolReader::Memory(chunks) => {
                 let bytes: bytes::Bytes = chunks.concat().into();
@@ -152,9 +276,59 @@ impl ParquetEncoder {
                 sorted.push(key, |out| out.extend_from_slice(&row))?;
             }
         }
+        held.drain(|key, bytes| sorted.push(key, |out| out.extend_from_slice(bytes)))?;
         self.state = State::Sorting(Box::new(sorted));
         Ok(())
     }
+}
+
+/// The bytes of a row as [`ParquetEncoder::encode_row`] writes it: a tag per value,
+/// eight bytes per timestamp, a length and the bytes per text. At least the row's
+/// plain-encoded size in Parquet (a definition level, eight bytes per timestamp,
+/// four bytes of length and the bytes per text).
+fn raw_row_bytes(call: &Call) -> u64 {
+    call.row()
+        .values()
+        .map(|value| match value {
+            Value::Null => 1,
+            Value::Timestamp(_) => 9,
+            Value::Text(s) => 5 + s.len() as u64,
+            Value::Json(o) => 5 + o.as_str().len() as u64,
+        })
+        .sum()
+}
+
+/// `bytes` with an eighth more: what pages of `bytes` plain-encoded bytes take at
+/// most once compressed (Snappy and Zstandard grow data that does not compress by
+/// far less).
+fn with_slack(bytes: u64) -> u64 {
+    bytes + bytes.div_ceil(8)
+}
+
+/// At most how large the footer (file metadata, column and offset indexes, the
+/// Arrow schema) of a file of `rows` rows and about `bytes` bytes of pages is:
+/// a fixed part, and per column a part per row group and per page. Pages end at
+/// 20,000 rows (arrow-rs' default page row count limit, checked every 1,024 rows)
+/// or 1 MiB; statistics are truncated to 64 bytes. Linear in `rows` and `bytes`, so
+/// that each row can carry its share ([`row_bytes_bound`]).
+fn footer_bound(columns: u64, rows: u64, bytes: u64, options: &EncodeOptions) -> u64 {
+    let per_group = options.row_group_rows.clamp(1, 20_000) as u64;
+    16 * 1024
+        + columns * 1024
+        + (columns * 1024 * rows).div_ceil(per_group)
+        + (columns * 256 * bytes).div_ceil(1 << 20)
+}
+
+/// What a call adds to [`Encode::encoded_bytes`] of a Parquet file at most: its
+/// plain size with the compression slack, and its share of the footer.
+pub(crate) fn row_bytes_bound(call: &Call, options: &EncodeOptions) -> u64 {
+    let raw = raw_row_bytes(call);
+    let columns = call.row().columns().len() as u64;
+    let per_group = options.row_group_rows.clamp(1, 20_000) as u64;
+    with_slack(raw)
+        + (columns * 1024).div_ceil(per_group)
+        + (columns * 256 * with_slack(raw)).div_ceil(1 << 20)
+        + 2
 }
 
 fn push_micros(out: &mut Vec<u8>, micros: i64) {
@@ -270,19 +444,10 @@ impl Batch {
         Batch { schema: schema(call_type), columns, rows: 0 }
     }
 
-    /// Adds a call's row.
-    fn push_call(&mut self, call: &Call) {
-        let row = call.row();
-        for (i, column) in self.columns.iter_mut().enumerate() {
-            match (column, row.value(i)) {
-                (ColumnBuilder::Timestamp(b), Value::Timestamp(t)) => b.append_value(t.as_micros()),
-                (ColumnBuilder::Text(b), Value::Text(s)) => b.append_value(s),
-                (ColumnBuilder::Text(b), Value::Json(o)) => b.append_value(o.as_str()),
-                (ColumnBuilder::Timestamp(b), _) => b.append_null(),
-                (ColumnBuilder::Text(b), _) => b.append_null(),
-            }
-        }
-        self.rows += 1;
+    /// The bytes of the rows gathered and not yet handed to the writer, as
+    /// [`ParquetEncoder::encode_row`] would write them, at most.
+    fn raw_bytes(&self) -> u64 {
+        self.value_bytes() + (self.rows * self.columns.len() * 5) as u64
     }
 
     /// The bytes of the values gathered and not yet handed to the writer.
@@ -445,10 +610,17 @@ impl Encode for ParquetEncoder {
     fn encoded_bytes(&self) -> u64 {
         match &self.state {
             State::Streaming(stream) => {
-                let written = stream.writer.bytes_written() + stream.writer.in_progress_size();
-                written as u64 + stream.batch.value_bytes()
+                let written = stream.writer.bytes_written() as u64;
+                let pending = stream.writer.in_progress_size() as u64
+                    + stream.held.bytes.len() as u64
+                    + stream.batch.raw_bytes();
+                let bytes = written + with_slack(pending);
+                bytes + footer_bound(self.columns(), self.rows, bytes, &self.options)
             }
-            State::Sorting(sorted) => sorted.total_bytes(),
+            State::Sorting(sorted) => {
+                let bytes = with_slack(sorted.total_bytes());
+                bytes + footer_bound(self.columns(), self.rows, bytes, &self.options)
+            }
             State::Broken => 0,
         }
     }
@@ -459,15 +631,13 @@ impl Encode for ParquetEncoder {
         }
         let key = crate::sort_key(call);
         if let State::Streaming(stream) = &self.state
-            && key < stream.last_key
+            && key < stream.released_key
         {
             self.switch_to_sorting()?;
         }
         match &mut self.state {
             State::Streaming(stream) => {
-                stream.last_key = key;
-                stream.batch.push_call(call);
-                let result = stream.batch.flush_if_full(&mut stream.writer);
+                let result = stream.hold(key, call);
                 if result.is_err() {
                     self.state = State::Broken;
                 }
@@ -501,9 +671,7 @@ impl Encode for ParquetEncoder {
                 let mut writer = writer(out, self.call_type, &self.options)?;
                 let mut batch = Batch::new(self.call_type);
                 sorted.drain(|bytes| {
-                    batch.push_encoded(bytes).ok_or_else(|| {
-                        EncodeError::write(FileFormat::Parquet, "internal error: a buffered row is malformed")
-                    })?;
+                    batch.push_encoded(bytes).ok_or_else(malformed)?;
                     batch.flush_if_full(&mut writer)
                 })?;
                 batch.flush(&mut writer)?;

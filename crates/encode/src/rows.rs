@@ -177,6 +177,11 @@ impl SortedRows {
         self.total_bytes
     }
 
+    /// The header's bytes.
+    pub(crate) fn header_bytes(&self) -> u64 {
+        self.header.len() as u64
+    }
+
     /// Fails once a write to a temporary file has failed.
     fn check(&self) -> Result<(), EncodeError> {
         if self.failed {
