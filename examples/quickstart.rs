@@ -209,7 +209,7 @@ async fn reverse_etl() -> Result<(), Box<dyn std::error::Error>> {
         &|_| None,
     )?;
     let runner = Runner::new(config, Arc::new(cdp_warehouse::bucket::SystemClock)).await?;
-    let run = runner.run("people").await?;
+    let run = runner.run("people").await?.record;
     println!(
         "reverse ETL from an embedded SQLite database: run {} {}: {} rows read, {} identify calls delivered to bucket/, {} row errors",
         run.run, run.outcome, run.rows_read, run.calls_delivered, run.row_errors

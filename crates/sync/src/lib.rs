@@ -43,14 +43,14 @@
 //! let clock = Arc::new(ManualClock::new("2026-11-23T10:00:00Z".parse()?));
 //! let runner = Runner::new(config, clock as Arc<dyn Clock>).await?;
 //!
-//! let run = runner.run("people").await?;
+//! let run = runner.run("people").await?.record;
 //! assert_eq!(run.outcome, Outcome::Succeeded);
 //! assert_eq!((run.rows_read, run.calls_delivered, run.row_errors), (3, 2, 1)); // no userId in row 3
 //! let calls = std::fs::read_to_string(dir.path().join("calls.ndjson"))?;
 //! assert!(calls.lines().next().unwrap().contains(r#""traits":{"email":"ada@example.com","plan":"pro"}"#));
 //!
 //! // The next run only reads rows updated since this run started.
-//! let again = runner.run("people").await?;
+//! let again = runner.run("people").await?.record;
 //! assert_eq!((again.run, again.rows_read), (2, 0));
 //! assert_eq!(runner.history("people")?.len(), 2);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -61,9 +61,11 @@
 //! # The parts
 //! - [`Config`]: sources, destinations and syncs from a TOML file; secrets come from
 //!   environment variables the file names; errors name the key at fault.
-//! - [`Runner`]: runs a sync once ([`Runner::run`]), previews it
-//!   ([`Runner::preview`]), enables and disables it, and keeps its state and history
-//!   in a [`StateDir`].
+//! - [`Runner`]: sets the syncs up (their queries and their result's column names
+//!   checked), runs a sync once ([`Runner::run`]), previews it ([`Runner::preview`]),
+//!   enables and disables it, and keeps its state and history in a [`StateDir`].
+//!   A failed run's [`RunError`] comes back typed, and the history records its
+//!   [`RunErrorKind`] next to its message.
 //! - [`Scheduler`]: runs every enabled sync every `every`, skipping (and recording)
 //!   a run that falls due while the previous one is still going.
 //! - Destinations ([`Destination`]): the HTTP ingestion API ([`http`]), the bucket
@@ -72,7 +74,9 @@
 //! # A run
 //! 1. The query is rendered with `{{last_sync_time}}` (Unix seconds at which the
 //!    last successful run started, 0 before the first), `{{last_sync_time_iso}}`
-//!    and `{{sync_started_at}}`. Queries were checked when the runner was set up.
+//!    and `{{sync_started_at}}`. Queries, and the names of the columns they return,
+//!    were checked when the runner was set up: a sync that fails a check does not
+//!    run (and records no run), the others do.
 //! 2. Rows stream from the source in a read-only transaction; each is mapped to a
 //!    call of the sync's type ([`cdp_rows`]), stamped as received by the run, and
 //!    handed to the destination. Memory stays bounded whatever the result's size.
@@ -82,7 +86,9 @@
 //! 4. The run succeeds when every row was read and the destination took every
 //!    call; `last_sync_time` then moves to the run's start. A run that fails (the
 //!    query, the source, the destination after its retries) leaves it, so the next
-//!    run reads the same rows again.
+//!    run reads the same rows again. Its [`RunError`] says why, and its kind
+//!    (`render`, `source`, `mapping`, `destination`, `record_cap`, `state`) is
+//!    recorded with its message in the run history.
 //!
 //! # Snowflake sources
 //! With the `snowflake` feature (cdp-warehouse's `snowflake` feature turns it on), a
@@ -154,6 +160,7 @@ mod config;
 mod destination;
 pub mod http;
 mod ndjson;
+mod run_error;
 mod runner;
 mod scheduler;
 mod sources;
@@ -166,7 +173,8 @@ pub use crate::config::{
 };
 pub use crate::destination::{Delivery, Destination, DestinationError, Rejection};
 pub use crate::ndjson::NdjsonDestination;
-pub use crate::runner::{Preview, Runner, RunnerError};
+pub use crate::run_error::{RunError, RunErrorKind};
+pub use crate::runner::{Preview, RunProgress, RunReport, Runner, RunnerError};
 pub use crate::scheduler::Scheduler;
 pub use crate::ssh::SshTunnelConfig;
 pub use crate::state::{Outcome, RunLock, RunRecord, StateDir, StateError, SyncState};

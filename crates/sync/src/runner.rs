@@ -3,17 +3,24 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use cdp_bucket::{Bucket, BucketWriter, Clock, WriterConfig};
 use cdp_calls::{Call, Timestamp};
-use cdp_query::{CheckOptions, QueryTemplate, QueryWarning, SyncVariables};
-use cdp_rows::{MappingOptions, RecordCap, RowError, RowErrorCsvWriter, RowErrorReason, RowMapper};
+use cdp_query::{CheckOptions, QueryError, QueryTemplate, QueryWarning, SyncVariables};
+use cdp_rows::{
+    Columns, DEFAULT_MAX_RECORDS, MappingOptions, RecordCap, RowError, RowErrorCsvWriter, RowErrorReason,
+    RowMapper, SyncError,
+};
 use cdp_source::{Source, SourceError};
 use tokio::sync::Mutex;
 
 use crate::config::{Config, DestinationConfig, SyncConfig};
 use crate::state::{Outcome, RunRecord, StateDir, StateError, SyncState};
-use crate::{BucketDestination, Delivery, Destination, DestinationError, NdjsonDestination, Rejection};
+use crate::{
+    BucketDestination, Delivery, Destination, DestinationError, NdjsonDestination, Rejection, RunError,
+};
 
 /// Why the runner could not start, or could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -22,13 +29,26 @@ pub enum RunnerError {
     /// No sync has this name.
     #[error("no sync is called {0:?}")]
     NoSuchSync(String),
-    /// A sync's query does not pass its checks (setup is refused).
+    /// A sync's query does not pass its checks: the sync is not set up, and does not
+    /// run (the other syncs do).
     #[error("sync {sync:?}: the query does not pass its checks:\n{error}")]
     Query {
         /// The sync.
         sync: String,
         /// The diagnostic, with its line and column in the template.
-        error: Box<cdp_query::QueryError>,
+        error: Box<QueryError>,
+    },
+    /// A sync's result has columns that cannot be mapped to calls (two columns that set
+    /// the same field, a column inside another's field, too many columns, …), found
+    /// from the result's column names when the sync was set up: the sync is not set
+    /// up, and does not run (the other syncs do). No run is recorded.
+    #[error("sync {sync:?}: the query's columns cannot be mapped: {error}{}", rule_of(.error))]
+    Columns {
+        /// The sync.
+        sync: String,
+        /// Which columns, and why.
+        #[source]
+        error: SyncError,
     },
     /// A source cannot be set up.
     #[error("source {name:?}: {source}")]
@@ -54,14 +74,56 @@ pub enum RunnerError {
     /// The state directory failed.
     #[error(transparent)]
     State(#[from] StateError),
-    /// The preview's query could not run or be mapped.
-    #[error("sync {sync:?}: {message}")]
+    /// The preview's query could not be rendered, run or mapped.
+    #[error("sync {sync:?}: {error}")]
     Preview {
         /// The sync.
         sync: String,
-        /// Why.
-        message: String,
+        /// Why, typed as a run's error would be.
+        #[source]
+        error: Box<RunError>,
     },
+    /// A bucket destination's writer is still in use (by a run or a clone of the
+    /// runner's handle) when the runner is shut down.
+    #[error("destination {destination:?} is still in use")]
+    InUse {
+        /// The destination.
+        destination: String,
+    },
+}
+
+impl RunnerError {
+    /// Whether this is a sync that could not be set up ([`RunnerError::Query`] or
+    /// [`RunnerError::Columns`]): that sync does not run, and the others do.
+    pub fn is_setup_error(&self) -> bool {
+        matches!(self, RunnerError::Query { .. } | RunnerError::Columns { .. })
+    }
+
+    /// The sync the error is about, when it is about one.
+    pub fn sync(&self) -> Option<&str> {
+        match self {
+            RunnerError::NoSuchSync(sync)
+            | RunnerError::Query { sync, .. }
+            | RunnerError::Columns { sync, .. }
+            | RunnerError::Preview { sync, .. } => Some(sync),
+            _ => None,
+        }
+    }
+}
+
+/// The rule a column conflict breaks, said after it.
+fn rule_of(error: &SyncError) -> &'static str {
+    match error {
+        SyncError::SameField { .. } => {
+            " (two columns cannot set the same field; reserved names such as userId match without regard to \
+             case): rename or remove one of them"
+        }
+        SyncError::NestedInsideField { .. } => {
+            " (a dot in a column name nests, so no column can set a field inside the field another column \
+             sets): rename one of them"
+        }
+        _ => "",
+    }
 }
 
 /// What a preview shows: the first rows of the query as calls and row errors,
@@ -79,8 +141,68 @@ pub struct Preview {
     pub calls: Vec<Call>,
     /// The rows that could not become calls.
     pub row_errors: Vec<RowError>,
-    /// The query's warnings.
-    pub warnings: Vec<String>,
+    /// The query's warnings. Each one's `Display` is the whole diagnostic
+    /// (`warning: …`, its line and a caret).
+    pub warnings: Vec<QueryWarning>,
+}
+
+/// What [`Runner::run`] returns: the run's record, as the history keeps it, and the
+/// typed error when the run failed or was skipped.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RunReport {
+    /// The record (also written to the run history).
+    pub record: RunRecord,
+    /// Why the run failed or was skipped; `None` when it succeeded. The record holds
+    /// its message and [`RunError::kind`].
+    pub error: Option<RunError>,
+}
+
+/// How far a run in progress has got: [`Runner::progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunProgress {
+    /// The run's number.
+    pub run: u64,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// Rows read so far.
+    pub rows_read: u64,
+    /// Calls handed to the destination so far (less those it refused).
+    pub calls_delivered: u64,
+    /// Row errors so far.
+    pub row_errors: u64,
+}
+
+/// The live counters of a run, read by [`Runner::progress`].
+#[derive(Debug)]
+struct Counters {
+    run: u64,
+    started_at: Timestamp,
+    rows_read: AtomicU64,
+    calls_delivered: AtomicU64,
+    row_errors: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> RunProgress {
+        RunProgress {
+            run: self.run,
+            started_at: self.started_at,
+            rows_read: self.rows_read.load(Ordering::Relaxed),
+            calls_delivered: self.calls_delivered.load(Ordering::Relaxed),
+            row_errors: self.row_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Whether a sync's result columns were checked, and what was found.
+#[derive(Debug, Clone)]
+enum ColumnCheck {
+    /// They map.
+    Mapped,
+    /// They cannot be mapped: the sync is not set up.
+    Refused(SyncError),
 }
 
 /// Runs the syncs of a [`Config`]: one at a time on request ([`Runner::run`]), or
@@ -92,17 +214,39 @@ pub struct Preview {
 /// destination one at a time; rows that cannot become calls, and calls the
 /// destination refuses, are row errors written to a CSV file, and the run goes on.
 /// A run that succeeds moves `last_sync_time` to its start; one that fails leaves
-/// it, so the next run reads the same rows again. A run that would start while
+/// it, so the next run reads the same rows again, and its [`RunError`] is returned
+/// typed and recorded in the history with its kind. A run that would start while
 /// another run of the same sync holds its lock (in this process or another) is
 /// recorded as skipped.
+///
+/// # Setting syncs up
+/// [`Runner::new`] sets every sync up: its query is checked in its source's dialect
+/// (no connection), then the source is asked for the names of the columns the query
+/// returns ([`Source::columns`]: a prepared statement or a zero-row query, no row
+/// read), and the names are checked against the mapping rules (two columns that set
+/// the same field, `userId` and `USERID` or `a` and `a.b`, cannot be mapped). A sync
+/// that fails either check is not set up ([`Runner::setup_errors`]): it does not run,
+/// its [`Runner::run`] and [`Runner::preview`] return the error and record nothing,
+/// and every other sync runs as usual. A source that cannot be reached during setup
+/// leaves the sync's columns to be checked before its next run or preview (no run is
+/// recorded for a conflict found then either).
 pub struct Runner {
     config: Config,
     state: StateDir,
     clock: Arc<dyn Clock>,
     sources: BTreeMap<String, Arc<dyn Source>>,
     writers: BTreeMap<String, Arc<Mutex<BucketWriter>>>,
+    /// The syncs whose query passed its checks.
     templates: BTreeMap<String, QueryTemplate>,
     warnings: BTreeMap<String, Vec<QueryWarning>>,
+    /// The syncs whose query failed its checks.
+    query_errors: BTreeMap<String, QueryError>,
+    /// The syncs whose columns were checked.
+    columns: std::sync::Mutex<BTreeMap<String, ColumnCheck>>,
+    /// The runs going, by sync.
+    running: std::sync::Mutex<BTreeMap<String, Arc<Counters>>>,
+    max_records: u64,
+    http_retries: Option<(u32, Duration)>,
 }
 
 impl fmt::Debug for Runner {
@@ -111,23 +255,31 @@ impl fmt::Debug for Runner {
             .field("state", &self.state)
             .field("syncs", &self.config.syncs.iter().map(|s| &s.name).collect::<Vec<_>>())
             .field("sources", &self.sources.keys().collect::<Vec<_>>())
+            .field("not_set_up", &self.query_errors.keys().collect::<Vec<_>>())
+            .field("max_records", &self.max_records)
             .finish()
     }
 }
 
 impl Runner {
-    /// Sets up every source, bucket destination and query of the configuration.
-    /// Queries are compiled and checked in their source's dialect now, so that a
-    /// mistake surfaces before anything runs.
+    /// Opens every source and bucket destination of the configuration and sets every
+    /// sync up (see "Setting syncs up" above): queries are checked in their source's
+    /// dialect, and each source is asked for the column names of its syncs' queries,
+    /// so that a mistake surfaces before anything runs. A sync that fails its checks
+    /// is kept aside ([`Runner::setup_errors`]); a source or bucket that cannot be set
+    /// up is an error.
     pub async fn new(config: Config, clock: Arc<dyn Clock>) -> Result<Runner, RunnerError> {
-        let mut sources = BTreeMap::new();
-        for (name, source) in &config.sources {
-            let opened = crate::sources::open(name, source)
-                .await
-                .map_err(|source| RunnerError::Source { name: name.clone(), source: Box::new(source) })?;
-            sources.insert(name.clone(), opened);
-        }
-        Runner::with_sources(config, clock, sources).await
+        let sources = open_sources(&config).await?;
+        Runner::set_up(config, clock, sources, true).await
+    }
+
+    /// As [`Runner::new`], but no source is asked for columns now: for looking at and
+    /// changing the syncs' state (history, enable, disable) and checking sources,
+    /// which should not connect to every database. Queries are still checked; each
+    /// sync's columns are checked before its first run or preview.
+    pub async fn without_column_checks(config: Config, clock: Arc<dyn Clock>) -> Result<Runner, RunnerError> {
+        let sources = open_sources(&config).await?;
+        Runner::set_up(config, clock, sources, false).await
     }
 
     /// As [`Runner::new`], with sources made by the caller (by name, for every
@@ -136,6 +288,15 @@ impl Runner {
         config: Config,
         clock: Arc<dyn Clock>,
         sources: BTreeMap<String, Arc<dyn Source>>,
+    ) -> Result<Runner, RunnerError> {
+        Runner::set_up(config, clock, sources, true).await
+    }
+
+    async fn set_up(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        sources: BTreeMap<String, Arc<dyn Source>>,
+        check_columns: bool,
     ) -> Result<Runner, RunnerError> {
         let mut writers = BTreeMap::new();
         for (name, destination) in &config.destinations {
@@ -163,23 +324,32 @@ impl Runner {
         }
         let mut templates = BTreeMap::new();
         let mut warnings = BTreeMap::new();
+        let mut query_errors = BTreeMap::new();
         for sync in &config.syncs {
             let source = sources.get(&sync.source).ok_or_else(|| RunnerError::Source {
                 name: sync.source.clone(),
                 source: Box::new(SourceError::not_configured(&sync.source)),
             })?;
-            let query_error = |error| RunnerError::Query { sync: sync.name.clone(), error: Box::new(error) };
-            let template = QueryTemplate::new(sync.query.clone()).map_err(query_error)?;
-            let report = template
-                .check(CheckOptions::new(source.dialect()).call_type(sync.call_type))
-                .map_err(query_error)?;
-            for warning in report.warnings() {
-                tracing::warn!(sync = %sync.name, "{warning}");
+            let checked = QueryTemplate::new(sync.query.clone()).and_then(|template| {
+                let report = template.check(CheckOptions::new(source.dialect()).call_type(sync.call_type))?;
+                Ok((template, report))
+            });
+            match checked {
+                Ok((template, report)) => {
+                    for warning in report.warnings() {
+                        tracing::warn!(sync = %sync.name, "{warning}");
+                    }
+                    warnings.insert(sync.name.clone(), report.into_warnings());
+                    templates.insert(sync.name.clone(), template);
+                }
+                // Kept for Runner::setup_errors, run and preview (and logged by the
+                // scheduler), not logged here: the caller says it its own way.
+                Err(error) => {
+                    query_errors.insert(sync.name.clone(), error);
+                }
             }
-            warnings.insert(sync.name.clone(), report.into_warnings());
-            templates.insert(sync.name.clone(), template);
         }
-        Ok(Runner {
+        let runner = Runner {
             state: StateDir::new(&config.state_dir),
             config,
             clock,
@@ -187,7 +357,38 @@ impl Runner {
             writers,
             templates,
             warnings,
-        })
+            query_errors,
+            columns: std::sync::Mutex::new(BTreeMap::new()),
+            running: std::sync::Mutex::new(BTreeMap::new()),
+            max_records: DEFAULT_MAX_RECORDS,
+            http_retries: None,
+        };
+        if check_columns {
+            let names: Vec<String> = runner.templates.keys().cloned().collect();
+            for name in names {
+                // A conflict is kept (and logged); a source that cannot answer is
+                // asked again before the sync's next run.
+                let _ = runner.check_columns(&name).await;
+            }
+        }
+        Ok(runner)
+    }
+
+    /// Sets the most records (rows read, row errors included) one run reads:
+    /// 30,000,000 ([`DEFAULT_MAX_RECORDS`]) unless set. A run that reaches it fails
+    /// ([`RunError::RecordCap`]) without moving `last_sync_time`.
+    pub fn with_max_records(mut self, limit: u64) -> Runner {
+        self.max_records = limit;
+        self
+    }
+
+    /// Sets how HTTP destinations retry a batch that fails with a transport error,
+    /// 429 or 5xx: `max_attempts` attempts in all, the first retry after up to
+    /// `initial_backoff` (doubling each time). The defaults are
+    /// [`crate::http::HttpConfig`]'s.
+    pub fn with_http_retries(mut self, max_attempts: u32, initial_backoff: Duration) -> Runner {
+        self.http_retries = Some((max_attempts, initial_backoff));
+        self
     }
 
     /// The configuration.
@@ -208,6 +409,85 @@ impl Runner {
     /// The warnings of a sync's query.
     pub fn warnings(&self, sync: &str) -> &[QueryWarning] {
         self.warnings.get(sync).map_or(&[], Vec::as_slice)
+    }
+
+    /// Why `sync` is not set up, if it is not: [`RunnerError::Query`] (its query fails
+    /// its checks) or [`RunnerError::Columns`] (its result's columns cannot be mapped).
+    /// `None` for a sync that is set up, or whose columns were not checked yet, and for
+    /// an unknown sync.
+    pub fn setup_error(&self, sync: &str) -> Option<RunnerError> {
+        if let Some(error) = self.query_errors.get(sync) {
+            return Some(RunnerError::Query { sync: sync.to_owned(), error: Box::new(error.clone()) });
+        }
+        match self.columns.lock().expect("the column checks").get(sync) {
+            Some(ColumnCheck::Refused(error)) => {
+                Some(RunnerError::Columns { sync: sync.to_owned(), error: error.clone() })
+            }
+            _ => None,
+        }
+    }
+
+    /// The syncs that are not set up, in the configuration's order, each with why
+    /// ([`Runner::setup_error`]).
+    pub fn setup_errors(&self) -> Vec<RunnerError> {
+        self.config.syncs.iter().filter_map(|sync| self.setup_error(&sync.name)).collect()
+    }
+
+    /// Checks the column names of `sync`'s query against the mapping rules, asking
+    /// its source for them ([`Source::columns`]) unless that was done: `Ok` when they
+    /// map, or when the source could not answer (logged; asked again next time).
+    async fn check_columns(&self, sync: &str) -> Result<(), RunnerError> {
+        let refused =
+            |error: &SyncError| RunnerError::Columns { sync: sync.to_owned(), error: error.clone() };
+        match self.columns.lock().expect("the column checks").get(sync) {
+            Some(ColumnCheck::Mapped) => return Ok(()),
+            Some(ColumnCheck::Refused(error)) => return Err(refused(error)),
+            None => {}
+        }
+        let config = self.sync(sync)?;
+        let Some(template) = self.templates.get(sync) else { return Ok(()) };
+        let now = self.clock.now();
+        // The query as the next run renders it.
+        let last_sync_time = self.state.load(sync).map_or(0, |state| state.last_sync_time);
+        let rendered = match template.render(&SyncVariables::new(last_sync_time, now.as_secs())) {
+            Ok(rendered) => rendered,
+            // The run meets (and records) the same error.
+            Err(_) => return Ok(()),
+        };
+        let names = match self.sources[&config.source].columns(rendered.sql()).await {
+            Ok(names) => names,
+            Err(error) => {
+                tracing::warn!(sync, %error, "cannot read the query's columns to check them; they are checked again before its next run");
+                return Ok(());
+            }
+        };
+        let check = match RowMapper::new(self.mapping_options(config), &Columns::new(names), now) {
+            Ok(_) => ColumnCheck::Mapped,
+            Err(error) => ColumnCheck::Refused(error),
+        };
+        self.columns.lock().expect("the column checks").insert(sync.to_owned(), check.clone());
+        match check {
+            ColumnCheck::Mapped => Ok(()),
+            ColumnCheck::Refused(error) => Err(refused(&error)),
+        }
+    }
+
+    /// `Err` when `sync` is not set up; checks its columns first if that was not
+    /// done.
+    async fn ready(&self, sync: &str) -> Result<(), RunnerError> {
+        if let Some(error) = self.setup_error(sync) {
+            return Err(error);
+        }
+        self.check_columns(sync).await
+    }
+
+    fn mapping_options(&self, config: &SyncConfig) -> MappingOptions {
+        MappingOptions::new(&config.name, config.call_type)
+            .lowercase_names(config.lowercase_names)
+            .limit_call_size(matches!(
+                self.config.destinations[&config.destination],
+                DestinationConfig::Http { .. }
+            ))
     }
 
     fn sync(&self, name: &str) -> Result<&SyncConfig, RunnerError> {
@@ -231,10 +511,16 @@ impl Runner {
         Ok(())
     }
 
-    /// A sync's run history, oldest first.
+    /// A sync's run history, oldest first (also for a sync that is not set up).
     pub fn history(&self, sync: &str) -> Result<Vec<RunRecord>, RunnerError> {
         self.sync(sync)?;
         Ok(self.state.history(sync)?)
+    }
+
+    /// How far the run of `sync` going in this process has got; `None` when none is
+    /// going. Reading it does not slow the run (a few relaxed atomic loads).
+    pub fn progress(&self, sync: &str) -> Option<RunProgress> {
+        self.running.lock().expect("the runs going").get(sync).map(|counters| counters.snapshot())
     }
 
     /// Checks that the source called `name` can be reached, through its SSH tunnel
@@ -250,11 +536,15 @@ impl Runner {
     }
 
     /// Runs a sync once, now, and records the run. A run of the same sync already
-    /// going gives a skipped run. Errors of the run itself (the query, the source,
-    /// the destination) end up in the record as a failed outcome; `Err` is for the
-    /// state directory failing, or an unknown sync.
-    pub async fn run(&self, sync: &str) -> Result<RunRecord, RunnerError> {
+    /// going gives a skipped run ([`RunError::PreviousRunGoing`]). Errors of the run
+    /// itself (rendering the query, the source, the mapping, the destination, the
+    /// record cap, saving the new state) end up in the report as a failed outcome,
+    /// typed ([`RunReport::error`]), and in the history with their kind. `Err` is for
+    /// a sync that is not set up ([`RunnerError::Query`], [`RunnerError::Columns`]:
+    /// nothing is recorded), an unknown sync, or the state directory failing.
+    pub async fn run(&self, sync: &str) -> Result<RunReport, RunnerError> {
         let config = self.sync(sync)?;
+        self.ready(sync).await?;
         let started_at = self.clock.now();
         let Some(_lock) = self.state.try_lock(sync)? else {
             return self.record_skipped(sync, started_at);
@@ -269,15 +559,26 @@ impl Runner {
             started_at,
             state.last_sync_time,
             Outcome::Failed,
-            "the run did not finish: the process stopped while it was going",
+            &RunError::Interrupted,
         ))?;
-        let mut tally = Tally { csv_path: self.state.row_errors_path(sync, run), ..Tally::default() };
-        let result = self.run_inner(config, state, started_at, &mut tally).await;
-        let (outcome, error) = match result {
-            Ok(()) => (Outcome::Succeeded, None),
-            Err(message) => (Outcome::Failed, Some(message)),
-        };
+        let counters = Arc::new(Counters {
+            run,
+            started_at,
+            rows_read: AtomicU64::new(0),
+            calls_delivered: AtomicU64::new(0),
+            row_errors: AtomicU64::new(0),
+        });
+        let _going = Going::start(&self.running, sync, counters.clone());
+        let mut tally = Tally::new(self.state.row_errors_path(sync, run), counters);
+        let mut error = self.run_inner(config, state, started_at, &mut tally).await.err();
         let row_errors_file = tally.finish_csv();
+        if error.is_none()
+            && let Err(e) =
+                self.state.save(sync, &SyncState { last_sync_time: started_at.as_secs(), ..state })
+        {
+            error = Some(RunError::State(e));
+        }
+        let outcome = if error.is_none() { Outcome::Succeeded } else { Outcome::Failed };
         let record = RunRecord {
             run,
             sync: sync.to_owned(),
@@ -289,14 +590,12 @@ impl Runner {
             row_errors: tally.row_errors,
             row_errors_file,
             outcome,
-            error,
+            error: error.as_ref().map(ToString::to_string),
+            error_kind: error.as_ref().map(RunError::kind),
         };
-        if outcome == Outcome::Succeeded {
-            self.state.save(sync, &SyncState { last_sync_time: started_at.as_secs(), ..state })?;
-        }
         self.state.record(&record)?;
-        match outcome {
-            Outcome::Succeeded => tracing::info!(
+        match &error {
+            None => tracing::info!(
                 sync,
                 run,
                 rows_read = record.rows_read,
@@ -304,25 +603,26 @@ impl Runner {
                 row_errors = record.row_errors,
                 "run succeeded"
             ),
-            _ => tracing::error!(sync, run, error = record.error.as_deref().unwrap_or(""), "run failed"),
+            Some(error) => tracing::error!(sync, run, kind = %error.kind(), "run failed: {error}"),
         }
-        Ok(record)
+        Ok(RunReport { record, error })
     }
 
     /// Records a run of `sync` due at `now` as skipped: the previous run is still
     /// going.
-    pub(crate) fn record_skipped(&self, sync: &str, now: Timestamp) -> Result<RunRecord, RunnerError> {
+    pub(crate) fn record_skipped(&self, sync: &str, now: Timestamp) -> Result<RunReport, RunnerError> {
+        let error = RunError::PreviousRunGoing;
         let record = RunRecord::nothing_read(
             self.state.next_run(sync)?,
             sync,
             now,
             self.state.load(sync)?.last_sync_time,
             Outcome::Skipped,
-            "the previous run of this sync was still going",
+            &error,
         );
         self.state.record(&record)?;
         tracing::warn!(sync, run = record.run, "skipped: the previous run is still going");
-        Ok(record)
+        Ok(RunReport { record, error: Some(error) })
     }
 
     /// The run's work; `Err` with the reason when it fails.
@@ -332,20 +632,15 @@ impl Runner {
         state: SyncState,
         started_at: Timestamp,
         tally: &mut Tally,
-    ) -> Result<(), String> {
+    ) -> Result<(), RunError> {
         let template = &self.templates[&config.name];
         let variables = SyncVariables::new(state.last_sync_time, started_at.as_secs());
-        let rendered = template.render(&variables).map_err(|e| e.to_string())?;
+        let rendered = template.render(&variables).map_err(|e| RunError::Render(Box::new(e)))?;
         let source = &self.sources[&config.source];
-        let mut rows = source.query(rendered.sql()).await.map_err(|e| e.to_string())?;
-        let options = MappingOptions::new(&config.name, config.call_type)
-            .lowercase_names(config.lowercase_names)
-            .limit_call_size(matches!(
-                self.config.destinations[&config.destination],
-                DestinationConfig::Http { .. }
-            ));
-        let mut mapper = RowMapper::new(options, rows.columns(), started_at).map_err(|e| e.to_string())?;
-        let mut destination = self.open_destination(&config.destination).await.map_err(|e| e.to_string())?;
+        let mut rows = source.query(rendered.sql()).await?;
+        let mut mapper = RowMapper::new(self.mapping_options(config), rows.columns(), started_at)
+            .map_err(RunError::Mapping)?;
+        let mut destination = self.open_destination(&config.destination).await?;
         let delivered = self.deliver(&mut rows, &mut mapper, destination.as_mut(), tally).await;
         if delivered.is_err() {
             destination.abort().await;
@@ -361,14 +656,14 @@ impl Runner {
         mapper: &mut RowMapper,
         destination: &mut dyn Destination,
         tally: &mut Tally,
-    ) -> Result<(), String> {
-        let mut cap = RecordCap::default();
+    ) -> Result<(), RunError> {
+        let mut cap = RecordCap::new(self.max_records);
         loop {
             let values = match rows.next().await {
                 None => break,
                 Some(Ok(values)) => values,
                 Some(Err(e)) if e.is_row_error() => {
-                    let row_number = cap.admit().map_err(|e| e.to_string())?;
+                    let row_number = cap.admit()?;
                     tally.rows_read += 1;
                     tally.row_error(RowError {
                         row_number,
@@ -376,27 +671,29 @@ impl Runner {
                         reason: RowErrorReason::Unreadable { message: e.to_string() },
                         values: "{}".into(),
                     });
+                    tally.publish();
                     continue;
                 }
-                Some(Err(e)) => return Err(e.to_string()),
+                Some(Err(e)) => return Err(e.into()),
             };
             // Past the cap the run fails: last_sync_time stays, so no row past the
             // cap is skipped for good.
-            let row_number = cap.admit().map_err(|reached| reached.to_string())?;
+            let row_number = cap.admit()?;
             tally.rows_read += 1;
             match mapper.map_values(row_number, &values) {
                 Ok(mut call) => {
                     call.stamp_received(self.clock.now());
-                    let rejections =
-                        destination.send(Delivery { row_number, call }).await.map_err(|e| e.to_string())?;
+                    let rejections = destination.send(Delivery { row_number, call }).await?;
                     tally.calls_delivered += 1;
                     tally.rejected(rejections);
                 }
                 Err(error) => tally.row_error(error),
             }
+            tally.publish();
         }
-        let rejections = destination.finish().await.map_err(|e| e.to_string())?;
+        let rejections = destination.finish().await?;
         tally.rejected(rejections);
+        tally.publish();
         Ok(())
     }
 
@@ -404,7 +701,10 @@ impl Runner {
     async fn open_destination(&self, name: &str) -> Result<Box<dyn Destination>, DestinationError> {
         Ok(match &self.config.destinations[name] {
             DestinationConfig::Http { base_url, api_key } => {
-                let config = crate::http::HttpConfig::custom(base_url.as_str(), api_key.expose());
+                let mut config = crate::http::HttpConfig::custom(base_url.as_str(), api_key.expose());
+                if let Some((attempts, backoff)) = self.http_retries {
+                    config = config.with_max_attempts(attempts).with_initial_backoff(backoff);
+                }
                 Box::new(crate::http::HttpDestination::new(name, config).map_err(|e| {
                     DestinationError::Http {
                         destination: name.to_owned(),
@@ -421,29 +721,32 @@ impl Runner {
     }
 
     /// Runs the sync's query limited to `rows` rows in the source's dialect and maps
-    /// them, delivering nothing and changing no state.
+    /// them, delivering nothing and changing no state. A sync that is not set up gives
+    /// its setup error ([`Runner::setup_error`]).
     pub async fn preview(&self, sync: &str, rows: u64) -> Result<Preview, RunnerError> {
         let config = self.sync(sync)?;
-        let failed = |message: String| RunnerError::Preview { sync: sync.to_owned(), message };
+        self.ready(sync).await?;
+        let failed = |error: RunError| RunnerError::Preview { sync: sync.to_owned(), error: Box::new(error) };
+        let render_failed = |error: QueryError| failed(RunError::Render(Box::new(error)));
         let started_at = self.clock.now();
         let state = self.state.load(sync)?;
         let source = &self.sources[&config.source];
         let rendered = self.templates[sync]
             .render(&SyncVariables::new(state.last_sync_time, started_at.as_secs()))
-            .map_err(|e| failed(e.to_string()))?;
-        let sql = rendered.preview(source.dialect(), rows).map_err(|e| failed(e.to_string()))?;
-        let mut stream = source.query(&sql).await.map_err(|e| failed(e.to_string()))?;
+            .map_err(render_failed)?;
+        let sql = rendered.preview(source.dialect(), rows).map_err(render_failed)?;
+        let mut stream = source.query(&sql).await.map_err(|e| failed(e.into()))?;
         let options =
             MappingOptions::new(&config.name, config.call_type).lowercase_names(config.lowercase_names);
-        let mut mapper =
-            RowMapper::new(options, stream.columns(), started_at).map_err(|e| failed(e.to_string()))?;
+        let mut mapper = RowMapper::new(options, stream.columns(), started_at)
+            .map_err(|e| failed(RunError::Mapping(e)))?;
         let mut preview = Preview {
             sql,
             columns: stream.columns().names().to_vec(),
             fields: mapper.fields().to_vec(),
             calls: Vec::new(),
             row_errors: Vec::new(),
-            warnings: self.warnings(sync).iter().map(|w| w.to_string()).collect(),
+            warnings: self.warnings(sync).to_vec(),
         };
         let mut row_number = 0;
         while let Some(values) = stream.next().await {
@@ -462,7 +765,7 @@ impl Runner {
                     reason: RowErrorReason::Unreadable { message: e.to_string() },
                     values: "{}".into(),
                 }),
-                Err(e) => return Err(failed(e.to_string())),
+                Err(e) => return Err(failed(e.into())),
             }
             if row_number >= rows {
                 break;
@@ -474,10 +777,8 @@ impl Runner {
     /// Shuts the bucket destinations' writers down, publishing what they hold.
     pub async fn shutdown(self) -> Result<(), RunnerError> {
         for (name, writer) in self.writers {
-            let writer = Arc::try_unwrap(writer).map_err(|_| RunnerError::Preview {
-                sync: String::new(),
-                message: format!("destination {name:?} is still in use"),
-            })?;
+            let writer =
+                Arc::try_unwrap(writer).map_err(|_| RunnerError::InUse { destination: name.clone() })?;
             writer
                 .into_inner()
                 .shutdown()
@@ -488,18 +789,76 @@ impl Runner {
     }
 }
 
+/// Opens every source of the configuration.
+async fn open_sources(config: &Config) -> Result<BTreeMap<String, Arc<dyn Source>>, RunnerError> {
+    let mut sources = BTreeMap::new();
+    for (name, source) in &config.sources {
+        let opened = crate::sources::open(name, source)
+            .await
+            .map_err(|source| RunnerError::Source { name: name.clone(), source: Box::new(source) })?;
+        sources.insert(name.clone(), opened);
+    }
+    Ok(sources)
+}
+
+/// A run going, listed for [`Runner::progress`] until dropped (also when the run's
+/// future is dropped midway).
+struct Going<'a> {
+    running: &'a std::sync::Mutex<BTreeMap<String, Arc<Counters>>>,
+    sync: &'a str,
+}
+
+impl<'a> Going<'a> {
+    fn start(
+        running: &'a std::sync::Mutex<BTreeMap<String, Arc<Counters>>>,
+        sync: &'a str,
+        counters: Arc<Counters>,
+    ) -> Going<'a> {
+        running.lock().expect("the runs going").insert(sync.to_owned(), counters);
+        Going { running, sync }
+    }
+}
+
+impl Drop for Going<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.running.lock() {
+            running.remove(self.sync);
+        }
+    }
+}
+
 /// What a run counted, and its row-error file.
-#[derive(Default)]
 struct Tally {
     rows_read: u64,
     calls_delivered: u64,
     row_errors: u64,
+    /// The same counts, for [`Runner::progress`].
+    counters: Arc<Counters>,
     csv_path: std::path::PathBuf,
     csv: Option<RowErrorCsvWriter<std::io::BufWriter<std::fs::File>>>,
     csv_failed: bool,
 }
 
 impl Tally {
+    fn new(csv_path: std::path::PathBuf, counters: Arc<Counters>) -> Tally {
+        Tally {
+            rows_read: 0,
+            calls_delivered: 0,
+            row_errors: 0,
+            counters,
+            csv_path,
+            csv: None,
+            csv_failed: false,
+        }
+    }
+
+    /// Makes the counts visible to [`Runner::progress`].
+    fn publish(&self) {
+        self.counters.rows_read.store(self.rows_read, Ordering::Relaxed);
+        self.counters.calls_delivered.store(self.calls_delivered, Ordering::Relaxed);
+        self.counters.row_errors.store(self.row_errors, Ordering::Relaxed);
+    }
+
     fn row_error(&mut self, error: RowError) {
         self.row_errors += 1;
         if self.row_errors <= 10 {

@@ -1,6 +1,6 @@
 //! [`Scheduler`]: every enabled sync runs every `every`, from its start.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use cdp_calls::Timestamp;
 use tokio::task::JoinHandle;
 
 use crate::state::RunRecord;
-use crate::{Runner, RunnerError};
+use crate::{RunReport, Runner, RunnerError};
 
 /// Starts the runs of the syncs as they fall due.
 ///
@@ -18,7 +18,9 @@ use crate::{Runner, RunnerError};
 /// others. A run that falls due while the previous run of the same sync is still
 /// going is not started: it is recorded as skipped, and the sync waits for its next
 /// due time. A disabled sync does not run; enabled again, it is due at once and
-/// goes on from its last successful `last_sync_time`.
+/// goes on from its last successful `last_sync_time`. A sync that is not set up
+/// ([`Runner::setup_error`]: its query fails its checks, or its columns cannot be
+/// mapped) does not run; its error is logged once, and the other syncs run.
 ///
 /// [`Scheduler::tick`] does one round (tests drive it with a clock they control);
 /// [`Scheduler::run`] ticks every second until told to stop.
@@ -26,13 +28,15 @@ use crate::{Runner, RunnerError};
 pub struct Scheduler {
     runner: Arc<Runner>,
     next_due: BTreeMap<String, Timestamp>,
-    running: BTreeMap<String, JoinHandle<Result<RunRecord, RunnerError>>>,
+    running: BTreeMap<String, JoinHandle<Result<RunReport, RunnerError>>>,
+    /// The syncs found not set up, whose error was logged.
+    not_set_up: BTreeSet<String>,
 }
 
 impl Scheduler {
     /// A scheduler for the runner's syncs.
     pub fn new(runner: Arc<Runner>) -> Scheduler {
-        Scheduler { runner, next_due: BTreeMap::new(), running: BTreeMap::new() }
+        Scheduler { runner, next_due: BTreeMap::new(), running: BTreeMap::new(), not_set_up: BTreeSet::new() }
     }
 
     /// The runner.
@@ -54,6 +58,14 @@ impl Scheduler {
         let syncs: Vec<(String, Duration, Option<Timestamp>)> =
             self.runner.config().syncs.iter().map(|s| (s.name.clone(), s.every, s.start)).collect();
         for (name, every, start) in syncs {
+            if self.not_set_up.contains(&name) {
+                continue;
+            }
+            if let Some(error) = self.runner.setup_error(&name) {
+                tracing::error!(sync = %name, "not scheduled: {error}");
+                self.not_set_up.insert(name);
+                continue;
+            }
             if !self.runner.is_enabled(&name)? {
                 // Due again at once when it is enabled again.
                 self.next_due.remove(&name);
@@ -65,7 +77,7 @@ impl Scheduler {
             }
             self.next_due.insert(name.clone(), next_after(due, every, now));
             if self.running.contains_key(&name) {
-                records.push(self.runner.record_skipped(&name, now)?);
+                records.push(self.runner.record_skipped(&name, now)?.record);
                 continue;
             }
             let runner = self.runner.clone();
@@ -78,8 +90,8 @@ impl Scheduler {
     /// Waits for every run in progress and returns their records.
     pub async fn wait_idle(&mut self) -> Result<Vec<RunRecord>, RunnerError> {
         let mut records = Vec::new();
-        for (_, task) in std::mem::take(&mut self.running) {
-            records.push(join(task).await?);
+        for (name, task) in std::mem::take(&mut self.running) {
+            records.extend(self.join(&name, task).await?);
         }
         Ok(records)
     }
@@ -115,17 +127,30 @@ impl Scheduler {
         let mut records = Vec::new();
         for name in finished {
             let task = self.running.remove(&name).expect("listed above");
-            records.push(join(task).await?);
+            records.extend(self.join(&name, task).await?);
         }
         Ok(records)
     }
-}
 
-async fn join(task: JoinHandle<Result<RunRecord, RunnerError>>) -> Result<RunRecord, RunnerError> {
-    match task.await {
-        Ok(result) => result,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => panic!("a run's task was cancelled: {e}"),
+    /// The record of a finished run; `None` for a sync found not set up when the run
+    /// was to start (its columns were checked then): it is not scheduled again.
+    async fn join(
+        &mut self,
+        sync: &str,
+        task: JoinHandle<Result<RunReport, RunnerError>>,
+    ) -> Result<Option<RunRecord>, RunnerError> {
+        let report = match task.await {
+            Ok(Ok(report)) => report,
+            Ok(Err(error)) if error.is_setup_error() => {
+                tracing::error!(sync, "not scheduled: {error}");
+                self.not_set_up.insert(sync.to_owned());
+                return Ok(None);
+            }
+            Ok(Err(error)) => return Err(error),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("a run's task was cancelled: {e}"),
+        };
+        Ok(Some(report.record))
     }
 }
 

@@ -4,7 +4,7 @@
 //! ```text
 //! <state dir>/<sync>/state.json            {"last_sync_time": 1764000000, "enabled": null}
 //! <state dir>/<sync>/LOCK                  held while a run of the sync is going
-//! <state dir>/<sync>/runs/00000001.json    one record per run
+//! <state dir>/<sync>/runs/00000001.json    one record per run (RunRecord as JSON)
 //! <state dir>/<sync>/runs/00000001.row-errors.csv
 //! ```
 //!
@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use cdp_calls::Timestamp;
 use serde::{Deserialize, Serialize};
+
+use crate::{RunError, RunErrorKind};
 
 /// Why the state directory could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -107,8 +109,13 @@ pub struct RunRecord {
     pub row_errors_file: Option<PathBuf>,
     /// How it ended.
     pub outcome: Outcome,
-    /// Why it failed or was skipped.
+    /// Why it failed or was skipped: the [`RunError`]'s message.
     pub error: Option<String>,
+    /// The kind of [`RunRecord::error`] ([`RunError::kind`]), stored as its stable
+    /// snake_case name (`"source"`, `"destination"`, …). `None` for a run that
+    /// succeeded, and in records written before kinds were recorded (they still read).
+    #[serde(default)]
+    pub error_kind: Option<RunErrorKind>,
 }
 
 impl RunRecord {
@@ -119,7 +126,7 @@ impl RunRecord {
         at: Timestamp,
         last_sync_time: i64,
         outcome: Outcome,
-        error: &str,
+        error: &RunError,
     ) -> RunRecord {
         RunRecord {
             run,
@@ -132,7 +139,8 @@ impl RunRecord {
             row_errors: 0,
             row_errors_file: None,
             outcome,
-            error: Some(error.to_owned()),
+            error: Some(error.to_string()),
+            error_kind: Some(error.kind()),
         }
     }
 }
@@ -286,6 +294,7 @@ mod tests {
             row_errors_file: Some(PathBuf::from("x.csv")),
             outcome,
             error: None,
+            error_kind: None,
         }
     }
 

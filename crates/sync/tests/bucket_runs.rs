@@ -141,7 +141,7 @@ async fn syncs_sharing_a_bucket_destination_each_publish_their_runs_as_positions
     let clock = Arc::new(ManualClock::new("2026-11-30T10:00:00Z".parse().unwrap()));
     let runner = runner(dir.path(), source, clock).await;
     let (people, orders) = tokio::join!(runner.run("people"), runner.run("orders"));
-    for run in [people.unwrap(), orders.unwrap()] {
+    for run in [people.unwrap().record, orders.unwrap().record] {
         assert_eq!((run.outcome, run.calls_delivered), (Outcome::Succeeded, ROWS), "{:?}", run.error);
     }
     runner.shutdown().await.unwrap();
@@ -170,7 +170,7 @@ async fn a_run_that_fails_halfway_publishes_nothing_and_the_next_runs_rows_appea
 
     // Fails after 700 rows: 500 of them were appended to the writer already.
     source.fail_after.store(700, Ordering::SeqCst);
-    let failed = runner.run("people").await.unwrap();
+    let failed = runner.run("people").await.unwrap().record;
     assert_eq!(failed.outcome, Outcome::Failed);
     assert!(failed.error.as_deref().unwrap_or_default().contains("reset"), "{:?}", failed.error);
     assert_eq!(runner.state().load("people").unwrap().last_sync_time, 0, "last_sync_time stays");
@@ -179,7 +179,7 @@ async fn a_run_that_fails_halfway_publishes_nothing_and_the_next_runs_rows_appea
     // The next run reads the same rows again; they appear once.
     source.fail_after.store(0, Ordering::SeqCst);
     clock.set("2026-11-30T10:10:00Z".parse().unwrap());
-    let run = runner.run("people").await.unwrap();
+    let run = runner.run("people").await.unwrap().record;
     assert_eq!(run.outcome, Outcome::Succeeded, "{:?}", run.error);
     runner.shutdown().await.unwrap();
     let got = positions(dir.path());
@@ -205,7 +205,7 @@ async fn a_run_dropped_midway_publishes_nothing() {
     // Nothing of it is left to publish, now or after a restart.
     let runner = runner(dir.path(), source, clock).await;
     assert_eq!(spool_segments(dir.path()), 0);
-    let run = runner.run("people").await.unwrap();
+    let run = runner.run("people").await.unwrap().record;
     assert_eq!(run.outcome, Outcome::Succeeded, "{:?}", run.error);
     runner.shutdown().await.unwrap();
     let got = positions(dir.path());

@@ -112,7 +112,7 @@ async fn every_type_becomes_a_trait_and_incremental_runs_send_only_what_changed(
                  FROM sync_people WHERE UNIX_TIMESTAMP(updated_at) > {{last_sync_time}} ORDER BY id";
     let runner = Runner::new(config(dir.path(), query, "1m"), clock.clone() as Arc<dyn Clock>).await.unwrap();
 
-    let first = runner.run("people").await.unwrap();
+    let first = runner.run("people").await.unwrap().record;
     assert_eq!(
         (first.outcome, first.rows_read, first.calls_delivered, first.row_errors),
         (Outcome::Succeeded, 2, 2, 0),
@@ -143,10 +143,10 @@ async fn every_type_becomes_a_trait_and_incremental_runs_send_only_what_changed(
     sql("SET time_zone = '+00:00'; UPDATE sync_people SET name = 'Bobby', updated_at = '2026-11-23 10:05:00' WHERE id = 2")
         .await;
     clock.set(ts("2026-11-23T10:10:00Z"));
-    let second = runner.run("people").await.unwrap();
+    let second = runner.run("people").await.unwrap().record;
     assert_eq!((second.rows_read, second.last_sync_time), (1, ts("2026-11-23T10:00:00Z").as_secs()));
     clock.set(ts("2026-11-23T10:20:00Z"));
-    assert_eq!(runner.run("people").await.unwrap().rows_read, 0);
+    assert_eq!(runner.run("people").await.unwrap().record.rows_read, 0);
     let names: Vec<Value> = calls(dir.path()).iter().map(|c| c["traits"]["name"].clone()).collect();
     assert_eq!(names, [json!("Ada"), json!("Bob"), json!("Bobby")]);
 }
@@ -160,7 +160,7 @@ async fn a_zero_date_is_a_row_error_and_the_rest_is_delivered() {
     let clock = Arc::new(ManualClock::new(ts("2026-11-23T10:00:00Z")));
     let query = "SELECT id AS userId, born FROM sync_zero ORDER BY id";
     let runner = Runner::new(config(dir.path(), query, "1m"), clock as Arc<dyn Clock>).await.unwrap();
-    let run = runner.run("people").await.unwrap();
+    let run = runner.run("people").await.unwrap().record;
     assert_eq!(run.outcome, Outcome::Succeeded, "{:?}", run.error);
     assert_eq!((run.rows_read, run.calls_delivered, run.row_errors), (3, 2, 1));
     let mut csv = csv::Reader::from_path(run.row_errors_file.unwrap()).unwrap();
@@ -177,7 +177,7 @@ async fn a_query_over_the_statement_timeout_fails_the_run_and_keeps_last_sync_ti
     let clock = Arc::new(ManualClock::new(ts("2026-11-23T10:00:00Z")));
     let query = "SELECT 1 AS userId, SLEEP(5) AS slept WHERE {{last_sync_time}} >= 0";
     let runner = Runner::new(config(dir.path(), query, "1s"), clock as Arc<dyn Clock>).await.unwrap();
-    let run = runner.run("people").await.unwrap();
+    let run = runner.run("people").await.unwrap().record;
     assert_eq!(run.outcome, Outcome::Failed);
     let error = run.error.unwrap();
     assert!(error.contains("source `shop`") && error.contains("statement timeout of 1s"), "{error}");
@@ -195,7 +195,7 @@ async fn tls_ca_file_connects_over_tls() {
     let extra = format!("tls_ca_file = \"{}\"", ca.display());
     let runner =
         Runner::new(config_with(dir.path(), query, "1m", &extra), clock as Arc<dyn Clock>).await.unwrap();
-    let run = runner.run("people").await.unwrap();
+    let run = runner.run("people").await.unwrap().record;
     assert_eq!((run.outcome, run.calls_delivered), (Outcome::Succeeded, 1), "{:?}", run.error);
     let sent = calls(dir.path());
     let version = sent[0]["traits"]["tls"].as_str().unwrap().to_owned();

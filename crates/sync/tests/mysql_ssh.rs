@@ -127,7 +127,7 @@ async fn a_mysql_sync_runs_through_the_tunnel_with_a_generated_key() {
 
     runner.check_source("shop").await.unwrap();
     // `once`: one run, every row into the NDJSON file.
-    let first = runner.run("people").await.unwrap();
+    let first = runner.run("people").await.unwrap().record;
     assert_eq!(
         (first.outcome, first.rows_read, first.calls_delivered, first.row_errors),
         (Outcome::Succeeded, 1000, 1000, 0),
@@ -149,7 +149,7 @@ async fn a_mysql_sync_runs_through_the_tunnel_with_a_generated_key() {
     sql("UPDATE ssh_people SET email = 'changed@example.com', updated_at = '2026-11-23 10:05:00' WHERE id = 7")
         .await;
     clock.set(ts("2026-11-23T10:10:00Z"));
-    let second = runner.run("people").await.unwrap();
+    let second = runner.run("people").await.unwrap().record;
     assert_eq!((second.outcome, second.rows_read), (Outcome::Succeeded, 1), "{:?}", second.error);
     let sent = calls(dir.path());
     assert_eq!((sent.len(), &sent[1000]["userId"]), (1001, &Value::from("7")));

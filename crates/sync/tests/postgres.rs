@@ -110,7 +110,7 @@ async fn every_type_becomes_a_trait_and_incremental_runs_send_only_what_changed(
             .unwrap();
 
     // The first run sends every row.
-    let first = runner.run("people").await.unwrap();
+    let first = runner.run("people").await.unwrap().record;
     assert_eq!(
         (first.outcome, first.rows_read, first.calls_delivered, first.row_errors),
         (Outcome::Succeeded, 3, 3, 0)
@@ -139,11 +139,11 @@ async fn every_type_becomes_a_trait_and_incremental_runs_send_only_what_changed(
     ))
     .await;
     clock.set(ts("2026-11-23T10:10:00Z"));
-    let second = runner.run("people").await.unwrap();
+    let second = runner.run("people").await.unwrap().record;
     assert_eq!((second.rows_read, second.last_sync_time), (1, ts("2026-11-23T10:00:00Z").as_secs()));
     // ... and unchanged rows are not sent again.
     clock.set(ts("2026-11-23T10:20:00Z"));
-    assert_eq!(runner.run("people").await.unwrap().rows_read, 0);
+    assert_eq!(runner.run("people").await.unwrap().record.rows_read, 0);
     let names: Vec<Value> = calls(dir.path()).iter().map(|c| c["traits"]["name"].clone()).collect();
     assert_eq!(names, [json!("Ada"), json!("Bob"), json!("Cy"), json!("Bobby")]);
 }
@@ -204,14 +204,14 @@ async fn a_failing_destination_leaves_last_sync_time_unchanged() {
         Runner::new(config(dir.path(), schema, INCREMENTAL, "api", &extra), clock.clone() as Arc<dyn Clock>)
             .await
             .unwrap();
-    let run = runner.run("people").await.unwrap();
+    let run = runner.run("people").await.unwrap().record;
     assert_eq!(run.outcome, Outcome::Failed);
     assert!(run.error.as_deref().unwrap().contains("401"), "{:?}", run.error);
     assert!(!run.error.as_deref().unwrap().contains("secret-key"));
     assert_eq!(*seen.lock().unwrap(), 1, "the batch was sent once: a 401 is not retried");
     assert_eq!(runner.state().load("people").unwrap().last_sync_time, 0);
     clock.set(ts("2026-11-23T10:10:00Z"));
-    let again = runner.run("people").await.unwrap();
+    let again = runner.run("people").await.unwrap().record;
     assert_eq!((again.last_sync_time, again.rows_read), (0, 3), "the same rows are read again");
 }
 
@@ -245,7 +245,7 @@ async fn a_call_the_api_refuses_becomes_a_row_error_and_the_rest_is_delivered() 
     let runner = Runner::new(config(dir.path(), schema, INCREMENTAL, "api", &extra), clock as Arc<dyn Clock>)
         .await
         .unwrap();
-    let run = runner.run("people").await.unwrap();
+    let run = runner.run("people").await.unwrap().record;
     assert_eq!(run.outcome, Outcome::Succeeded, "{:?}", run.error);
     assert_eq!((run.rows_read, run.calls_delivered, run.row_errors), (3, 2, 1));
     assert_eq!(*delivered.lock().unwrap(), ["1", "3"]);
@@ -267,9 +267,9 @@ async fn overlapping_windows_give_identical_message_ids() {
     let runner = Runner::new(config(dir.path(), schema, query, "out", ""), clock.clone() as Arc<dyn Clock>)
         .await
         .unwrap();
-    assert_eq!(runner.run("people").await.unwrap().rows_read, 3);
+    assert_eq!(runner.run("people").await.unwrap().record.rows_read, 3);
     clock.set(ts("2026-11-23T09:45:00Z"));
-    assert_eq!(runner.run("people").await.unwrap().rows_read, 3);
+    assert_eq!(runner.run("people").await.unwrap().record.rows_read, 3);
     let sent = calls(dir.path());
     let ids: Vec<&str> = sent.iter().map(|c| c["messageId"].as_str().unwrap()).collect();
     assert_eq!(ids[..3], ids[3..], "the same rows get the same messageIds");
@@ -278,7 +278,7 @@ async fn overlapping_windows_give_identical_message_ids() {
     // A changed value gives another id.
     sql(&format!("UPDATE {schema}.people SET name = 'Ada Lovelace' WHERE id = 1")).await;
     clock.set(ts("2026-11-23T10:00:00Z"));
-    runner.run("people").await.unwrap();
+    runner.run("people").await.unwrap().record;
     let sent = calls(dir.path());
     assert_ne!(sent[6]["messageId"], sent[0]["messageId"]);
     assert_eq!(sent[7]["messageId"], sent[1]["messageId"]);
@@ -305,7 +305,7 @@ async fn a_run_due_while_a_slow_query_is_going_is_skipped() {
     assert_eq!(skipped.len(), 1);
     assert_eq!(skipped[0].outcome, Outcome::Skipped);
     // A run started by hand meanwhile (cron) is skipped too.
-    assert_eq!(runner.run("people").await.unwrap().outcome, Outcome::Skipped);
+    assert_eq!(runner.run("people").await.unwrap().record.outcome, Outcome::Skipped);
     let finished = scheduler.wait_idle().await.unwrap();
     assert_eq!((finished[0].outcome, finished[0].rows_read), (Outcome::Succeeded, 1));
     let outcomes: BTreeMap<u64, Outcome> =

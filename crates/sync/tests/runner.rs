@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use cdp_bucket::{Clock, ManualClock};
-use cdp_sync::{Config, Outcome, Runner, Scheduler};
+use cdp_sync::{Config, Outcome, Runner, RunnerError, Scheduler};
 
 fn ts(s: &str) -> cdp_calls::Timestamp {
     s.parse().unwrap()
@@ -80,7 +80,7 @@ async fn a_run_delivers_every_row_and_records_row_errors() {
     database(dir.path());
     let clock = Arc::new(ManualClock::new(ts("2026-11-23T10:00:00Z")));
     let runner = make_runner(dir.path(), &clock, "").await;
-    let run = runner.run("people").await.unwrap();
+    let run = runner.run("people").await.unwrap().record;
     assert_eq!(run.outcome, Outcome::Succeeded, "{:?}", run.error);
     assert_eq!((run.run, run.rows_read, run.calls_delivered, run.row_errors), (1, 4, 3, 1));
     assert_eq!(run.last_sync_time, 0, "the first run renders last_sync_time as 0");
@@ -119,18 +119,18 @@ async fn incremental_runs_send_only_rows_updated_since_the_last_successful_start
     database(dir.path());
     let clock = Arc::new(ManualClock::new(ts("2026-11-23T10:00:00Z")));
     let runner = make_runner(dir.path(), &clock, "").await;
-    assert_eq!(runner.run("people").await.unwrap().rows_read, 4);
+    assert_eq!(runner.run("people").await.unwrap().record.rows_read, 4);
     // Two rows change after the first run started.
     set_updated(dir.path(), 2, ts("2026-11-23T10:05:00Z").as_secs());
     set_updated(dir.path(), 4, ts("2026-11-23T10:06:00Z").as_secs());
     clock.set(ts("2026-11-23T10:10:00Z"));
-    let second = runner.run("people").await.unwrap();
+    let second = runner.run("people").await.unwrap().record;
     assert_eq!(
         (second.rows_read, second.calls_delivered, second.last_sync_time),
         (2, 2, ts("2026-11-23T10:00:00Z").as_secs())
     );
     clock.set(ts("2026-11-23T10:20:00Z"));
-    let third = runner.run("people").await.unwrap();
+    let third = runner.run("people").await.unwrap().record;
     assert_eq!(third.rows_read, 0, "unchanged rows are not sent again");
     let ids: Vec<String> = lines(&dir.path().join("calls.ndjson"))
         .iter()
@@ -157,14 +157,14 @@ async fn a_failed_run_does_not_move_last_sync_time() {
         path = "missing-dir/calls.ndjson"
     "#;
     let runner = make_runner(dir.path(), &clock, extra).await;
-    let run = runner.run("broken").await.unwrap();
+    let run = runner.run("broken").await.unwrap().record;
     assert_eq!(run.outcome, Outcome::Failed);
     assert!(run.error.as_deref().unwrap().contains("missing-dir"), "{:?}", run.error);
     assert_eq!(runner.state().load("broken").unwrap().last_sync_time, 0);
     // The destination comes back: the next run reads the same rows again.
     std::fs::create_dir(dir.path().join("missing-dir")).unwrap();
     clock.set(ts("2026-11-23T10:10:00Z"));
-    let again = runner.run("broken").await.unwrap();
+    let again = runner.run("broken").await.unwrap().record;
     assert_eq!((again.outcome, again.last_sync_time, again.rows_read), (Outcome::Succeeded, 0, 4));
 }
 
@@ -291,10 +291,10 @@ async fn a_bucket_destination_publishes_each_run_as_one_position() {
     let mut config = config(dir.path(), "");
     config.syncs[0].destination = "lake".into();
     let runner = Runner::new(config, clock.clone() as Arc<dyn Clock>).await.unwrap();
-    assert_eq!(runner.run("people").await.unwrap().calls_delivered, 3);
+    assert_eq!(runner.run("people").await.unwrap().record.calls_delivered, 3);
     set_updated(dir.path(), 1, ts("2026-11-23T10:05:00Z").as_secs());
     clock.set(ts("2026-11-23T10:10:00Z"));
-    assert_eq!(runner.run("people").await.unwrap().calls_delivered, 1);
+    assert_eq!(runner.run("people").await.unwrap().record.calls_delivered, 1);
     runner.shutdown().await.unwrap();
     let mut names: Vec<String> = std::fs::read_dir(dir.path().join("bucket"))
         .unwrap()
@@ -308,13 +308,18 @@ async fn a_bucket_destination_publishes_each_run_as_one_position() {
 }
 
 #[tokio::test]
-async fn a_query_that_fails_its_checks_refuses_setup() {
+async fn a_query_that_fails_its_checks_is_not_set_up() {
     let dir = tempfile::tempdir().unwrap();
     database(dir.path());
     let mut config = config(dir.path(), "");
     config.syncs[0].query = "DELETE FROM people WHERE updated_at > {{last_sync_time}}".into();
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(ts("2026-11-23T10:00:00Z")));
-    let err = Runner::new(config, clock).await.unwrap_err();
+    let runner = Runner::new(config, clock).await.unwrap();
+    let err = runner.setup_error("people").expect("not set up");
     let text = err.to_string();
     assert!(text.contains("people") && text.contains("read-only"), "{text}");
+    // Running it gives the same error and records nothing.
+    let err = runner.run("people").await.unwrap_err();
+    assert!(matches!(err, RunnerError::Query { .. }), "{err:?}");
+    assert!(runner.history("people").unwrap().is_empty());
 }

@@ -171,7 +171,7 @@ async fn reverse_etl_once(file: &Path, at: &str) -> Result<Vec<RunRecord>, Runne
     let mut records = Vec::new();
     for sync in runner.config().syncs.clone() {
         if runner.is_enabled(&sync.name)? {
-            records.push(runner.run(&sync.name).await?);
+            records.push(runner.run(&sync.name).await?.record);
         }
     }
     runner.shutdown().await?;
@@ -614,8 +614,9 @@ WHERE TIMESTAMP > {{last_sync_time}}"#;
 async fn track_query_and_every_semantic_event() {
     let warehouse = Warehouse::new("TRACK").await;
 
-    // The query as printed does not parse (in Snowflake either): the runner refuses to
-    // set up, pointing at the second alias, before anything connects.
+    // The query as printed does not parse (in Snowflake either): the sync is not set
+    // up and its run refuses to start, pointing at the second alias, before anything
+    // connects.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("reverse_etl.toml");
     let as_printed = [Sync { name: "track", call_type: "track", query: TRACK_AS_PRINTED }];

@@ -103,7 +103,7 @@ async fn a_sync_runs_through_the_tunnel_with_a_generated_key() {
     let runner = runner(config(dir.path(), &ssh, "keys/id_ed25519", &ssh.host_key, PEOPLE), &clock).await;
 
     runner.check_source("pg").await.unwrap();
-    let first = runner.run("people").await.unwrap();
+    let first = runner.run("people").await.unwrap().record;
     assert_eq!(
         (first.outcome, first.rows_read, first.calls_delivered),
         (Outcome::Succeeded, 2, 2),
@@ -120,7 +120,7 @@ async fn a_sync_runs_through_the_tunnel_with_a_generated_key() {
     sql("UPDATE ssh_sync.people SET email = 'bobby@example.com', updated_at = '2026-11-23T10:05:00Z' WHERE id = 2")
         .await;
     clock.set(ts("2026-11-23T10:10:00Z"));
-    let second = runner.run("people").await.unwrap();
+    let second = runner.run("people").await.unwrap().record;
     assert_eq!((second.outcome, second.rows_read), (Outcome::Succeeded, 1));
     assert_eq!(calls(dir.path())[2]["traits"]["email"], "bobby@example.com");
 }
@@ -205,7 +205,7 @@ async fn a_session_killed_mid_run_fails_the_run_and_the_next_run_succeeds() {
         runner(config(dir.path(), &own.server, "id_ed25519", &own.server.host_key, SLOW), &clock).await,
     );
 
-    let first = runner.run("people").await.unwrap();
+    let first = runner.run("people").await.unwrap().record;
     assert_eq!((first.outcome, first.rows_read), (Outcome::Succeeded, 400), "{first:?}");
     let kept = runner.state().load("people").unwrap().last_sync_time;
     assert_eq!(kept, ts("2026-11-23T10:00:00Z").as_secs());
@@ -231,8 +231,12 @@ async fn a_session_killed_mid_run_fails_the_run_and_the_next_run_succeeds() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(own.kill_sessions() > 0, "the session's sshd processes were found and killed");
 
-    let second =
-        tokio::time::timeout(Duration::from_secs(30), running).await.expect("the run ends").unwrap().unwrap();
+    let second = tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the run ends")
+        .unwrap()
+        .unwrap()
+        .record;
     assert_eq!(second.outcome, Outcome::Failed, "{second:?}");
     let error = second.error.clone().unwrap_or_default();
     assert!(
@@ -245,7 +249,7 @@ async fn a_session_killed_mid_run_fails_the_run_and_the_next_run_succeeds() {
     // The next run opens a new tunnel and reads everything since the last success.
     admin.batch_execute("UPDATE ssh_midrun.knob SET delay = 0").await.unwrap();
     clock.set(ts("2026-11-23T10:20:00Z"));
-    let third = runner.run("people").await.unwrap();
+    let third = runner.run("people").await.unwrap().record;
     assert_eq!(
         (third.outcome, third.rows_read, third.last_sync_time),
         (Outcome::Succeeded, 400, kept),
