@@ -1,5 +1,5 @@
 //! Helpers shared by the bucket tests: calls, reading a bucket back, and the
-//! S3-compatible server the test command starts.
+//! emulators the test command starts (S3 on moto, Azure Blob on Azurite).
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::BTreeMap;
@@ -85,8 +85,8 @@ pub fn positions(
     out
 }
 
-/// Where the tests find a bucket: one of the three backends of the conformance
-/// suite. Each `bucket()` is a new handle on the same store and prefix.
+/// Where the tests find a bucket: one of the backends of the conformance suite.
+/// Each `bucket()` is a new handle on the same store and prefix.
 pub trait Backend {
     fn bucket(&self) -> Bucket;
 }
@@ -107,15 +107,24 @@ impl Backend for Memory {
     }
 }
 
-pub struct S3 {
+/// A bucket on a cloud store: its URL and the `object_store` options that reach the
+/// emulator the test command started (S3 on moto, Azure Blob on Azurite).
+pub struct Cloud {
     pub url: String,
     pub options: Vec<(String, String)>,
 }
 
-impl Backend for S3 {
+impl Backend for Cloud {
     fn bucket(&self) -> Bucket {
         Bucket::from_url_with_options(&self.url, self.options.clone()).unwrap()
     }
+}
+
+/// A name no other test of this run (or of another run on the same server) uses:
+/// lower-case letters, digits and hyphens, valid as an S3 bucket and an Azure container.
+fn unique_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("cdp-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The S3-compatible server started by `bash .ci/test` (moto on loopback).
@@ -130,12 +139,11 @@ pub fn s3_endpoint() -> String {
 }
 
 /// A new, empty bucket on the S3-compatible server.
-pub fn s3_backend() -> S3 {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
+pub fn s3_backend() -> Cloud {
     let endpoint = s3_endpoint();
-    let name = format!("cdp-test-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    let name = unique_name();
     create_s3_bucket(&endpoint, &name);
-    S3 {
+    Cloud {
         url: format!("s3://{name}/exports"),
         options: vec![
             ("aws_endpoint".into(), endpoint),
@@ -150,13 +158,96 @@ pub fn s3_backend() -> S3 {
 /// Creates a bucket with a plain HTTP `PUT /<bucket>` (moto needs no signature).
 fn create_s3_bucket(endpoint: &str, name: &str) {
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let response = http_request(endpoint, host, &format!("PUT /{name} HTTP/1.1\r\nHost: {host}\r\n"));
+    assert!(response.starts_with("HTTP/1.1 200"), "creating bucket {name}: {response}");
+}
+
+/// Azurite's development account, and its key as Microsoft publishes it (the same
+/// for every Azurite; not a secret).
+pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
+pub const AZURITE_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// The Azure Blob emulator started by `bash .ci/test` (Azurite on loopback): the
+/// account's URL, path-style, e.g. `http://127.0.0.1:10000/devstoreaccount1`.
+pub fn azure_endpoint() -> String {
+    std::env::var("CDP_TEST_AZURE_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "CDP_TEST_AZURE_ENDPOINT is not set: these tests need the Azure Blob emulator that \
+             `bash .ci/test` installs (npm, crates/bucket/tests/azurite) and starts on loopback (Azurite). \
+             Run them with `bash .ci/test`, or start `azurite-blob --blobHost 127.0.0.1 --blobPort 10000 \
+             --location DIR` and set CDP_TEST_AZURE_ENDPOINT=http://127.0.0.1:10000/{AZURITE_ACCOUNT}"
+        )
+    })
+}
+
+/// A new, empty container on Azurite, as `az://<container>/exports/daily` with the
+/// options a user gives for a custom endpoint: the account, its key, the endpoint
+/// and plain HTTP. (Not `azure_storage_use_emulator`: that mode takes its URL from the
+/// `AZURITE_BLOB_STORAGE_URL` environment variable, not from the options.)
+pub fn azure_backend() -> Cloud {
+    let endpoint = azure_endpoint();
+    let name = unique_name();
+    create_azure_container(&endpoint, &name);
+    Cloud {
+        url: format!("az://{name}/exports/daily"),
+        options: vec![
+            ("azure_storage_account_name".into(), AZURITE_ACCOUNT.into()),
+            ("azure_storage_account_key".into(), AZURITE_KEY.into()),
+            ("azure_storage_endpoint".into(), endpoint),
+            ("azure_allow_http".into(), "true".into()),
+        ],
+    }
+}
+
+/// Creates a container (`PUT <endpoint>/<name>?restype=container`), which
+/// `object_store` cannot do. Azurite wants it signed like any request: SharedKey,
+/// an HMAC-SHA256 with the account key over the request's canonical form.
+fn create_azure_container(endpoint: &str, name: &str) {
+    use base64::Engine as _;
+    let rest = endpoint.strip_prefix("http://").unwrap_or_else(|| panic!("{endpoint}: not http://"));
+    let (host, base) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p.trim_end_matches('/')));
+    let path = if base.is_empty() { format!("/{name}") } else { format!("/{base}/{name}") };
+    let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let version = "2023-11-03";
+    // Verb, then eleven standard headers (all empty here), the x-ms- headers in
+    // order, and the resource: account, path, query parameters.
+    let to_sign = format!(
+        "PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n/{AZURITE_ACCOUNT}{path}\nrestype:container"
+    );
+    let engine = base64::engine::general_purpose::STANDARD;
+    let key = engine.decode(AZURITE_KEY).unwrap();
+    let signature = engine.encode(hmac_sha256(&key, to_sign.as_bytes()));
+    let head = format!(
+        "PUT {path}?restype=container HTTP/1.1\r\nHost: {host}\r\nx-ms-date: {date}\r\n\
+         x-ms-version: {version}\r\nAuthorization: SharedKey {AZURITE_ACCOUNT}:{signature}\r\n"
+    );
+    let response = http_request(endpoint, host, &head);
+    assert!(response.starts_with("HTTP/1.1 201"), "creating container {name}: {response}");
+}
+
+/// HMAC-SHA256 (RFC 2104).
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    if key.len() > block.len() {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let inner = Sha256::new().chain_update(block.map(|b| b ^ 0x36)).chain_update(message).finalize();
+    Sha256::new().chain_update(block.map(|b| b ^ 0x5c)).chain_update(inner).finalize().into()
+}
+
+/// Sends one bodiless HTTP/1.1 request (`head`: the request line and headers, each
+/// ending in CRLF) and returns the whole response.
+fn http_request(endpoint: &str, host: &str, head: &str) -> String {
     let mut stream = TcpStream::connect(host)
-        .unwrap_or_else(|e| panic!("cannot reach the S3-compatible server at {endpoint}: {e}"));
-    write!(stream, "PUT /{name} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-        .unwrap();
+        .unwrap_or_else(|e| panic!("cannot reach the server at {endpoint} (is it running?): {e}"));
+    write!(stream, "{head}Content-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "creating bucket {name}: {response}");
+    response
 }
 
 /// A store whose puts take a while (publishing can be caught half-way), or fail
