@@ -22,8 +22,8 @@ const QUEUED_MESSAGES: usize = 4096;
 /// What the thread is sent.
 #[derive(Debug)]
 enum Message {
-    /// Calls to encode, about how much they add to the file, and the queue places
-    /// they hold.
+    /// Calls to encode, at most how much they add to the file, and the queue
+    /// places they hold.
     Calls(Vec<Call>, u64, u32),
     /// Asks for the file's size once every batch sent before is encoded.
     Settle(oneshot::Sender<u64>),
@@ -52,8 +52,6 @@ pub(crate) struct EncoderThread {
     places: Arc<Semaphore>,
     thread: Option<JoinHandle<Result<FileEncoder, EncodeError>>>,
     progress: Arc<Progress>,
-    /// The encoder's size when the thread started.
-    initial_bytes: u64,
     /// The sum of the estimates of the batches sent.
     sent_estimate: u64,
     /// The calls sent.
@@ -67,9 +65,8 @@ impl EncoderThread {
         let (sender, mut receiver) = mpsc::channel::<Message>(QUEUED_MESSAGES);
         let places = Arc::new(Semaphore::new(QUEUED_CALLS as usize));
         let freed = places.clone();
-        let initial_bytes = encoder.encoded_bytes();
         let progress = Arc::new(Progress::default());
-        progress.encoded_bytes.store(initial_bytes, Ordering::Release);
+        progress.encoded_bytes.store(encoder.encoded_bytes(), Ordering::Release);
         let shared = progress.clone();
         let thread =
             std::thread::Builder::new().name(format!("cdp-encode-{call_type}")).spawn(move || {
@@ -99,14 +96,14 @@ impl EncoderThread {
             places,
             thread: Some(thread),
             progress,
-            initial_bytes,
             sent_estimate: 0,
             calls_sent: 0,
         })
     }
 
     /// Queues calls (all of this encoder's type) to be encoded; waits only while the
-    /// queue is full. `estimate` is about how much they add to the file (their JSON).
+    /// queue is full. `estimate` is at most how much they add to the file's
+    /// [`Encode::encoded_bytes`] ([`cdp_encode::row_bytes_bound`]).
     /// An error is the thread's, from an earlier batch: the encoder stopped there.
     pub(crate) async fn write(&mut self, calls: Vec<Call>, estimate: u64) -> Result<(), EncodeError> {
         let count = calls.len() as u64;
@@ -126,31 +123,27 @@ impl EncoderThread {
         self.calls_sent.saturating_sub(self.progress.calls_done.load(Ordering::Acquire))
     }
 
-    /// How many file bytes a byte of estimate has made so far (at least 1; 2 before
-    /// anything is known).
-    fn ratio(&self) -> f64 {
-        let done = self.progress.estimate_done.load(Ordering::Acquire);
-        let grown = self.progress.encoded_bytes.load(Ordering::Acquire).saturating_sub(self.initial_bytes);
-        if done == 0 { 2.0 } else { (grown as f64 / done as f64).max(1.0) }
+    /// The calls sent to the thread.
+    pub(crate) fn calls_sent(&self) -> u64 {
+        self.calls_sent
     }
 
-    /// About how large the file will be with the queued calls and `more` bytes of
-    /// estimate encoded: its size as of the last batch the thread encoded (see
-    /// [`Encode::encoded_bytes`]) plus the estimates not encoded yet, scaled by what
-    /// estimates have turned into so far.
-    pub(crate) fn expected_bytes(&self, more: u64) -> u64 {
+    /// How large the file would be at most, finished with every queued call: its
+    /// [`Encode::encoded_bytes`] as of the last batch the thread encoded, plus the
+    /// bounds of the batches it has not encoded yet.
+    pub(crate) fn expected_bytes(&self) -> u64 {
         let encoded = self.progress.encoded_bytes.load(Ordering::Acquire);
         let queued = self.sent_estimate.saturating_sub(self.progress.estimate_done.load(Ordering::Acquire));
-        encoded + ((queued + more) as f64 * self.ratio()).ceil() as u64
+        encoded + queued
     }
 
-    /// The file's size once every queued batch is encoded (waits for that), and
-    /// what `more` bytes of estimate would add to it.
-    pub(crate) async fn settled_bytes(&mut self, more: u64) -> Result<(u64, u64), EncodeError> {
+    /// The file's [`Encode::encoded_bytes`] once every queued batch is encoded
+    /// (waits for that).
+    pub(crate) async fn settled_bytes(&mut self) -> Result<u64, EncodeError> {
         let (reply, size) = oneshot::channel();
         self.send(Message::Settle(reply)).await?;
         match size.await {
-            Ok(bytes) => Ok((bytes, (more as f64 * self.ratio()).ceil() as u64)),
+            Ok(bytes) => Ok(bytes),
             Err(_) => Err(self.failure()),
         }
     }
@@ -212,11 +205,11 @@ mod tests {
     async fn batches_are_encoded_in_order_and_the_encoder_comes_back() {
         let encoder = FileEncoder::new(FileFormat::Json, CallType::Track, EncodeOptions::default());
         let mut thread = EncoderThread::spawn(encoder, FileFormat::Json).unwrap();
-        thread.write(vec![track("a"), track("b")], 100).await.unwrap();
-        thread.write(vec![track("c")], 50).await.unwrap();
-        assert!(thread.expected_bytes(0) >= 150);
-        let (settled, _) = thread.settled_bytes(0).await.unwrap();
-        assert!(settled > 0 && thread.expected_bytes(0) == settled, "{settled}");
+        thread.write(vec![track("a"), track("b")], 1000).await.unwrap();
+        thread.write(vec![track("c")], 500).await.unwrap();
+        assert!(thread.expected_bytes() >= 1500);
+        let settled = thread.settled_bytes().await.unwrap();
+        assert!(settled > 0 && thread.expected_bytes() == settled, "{settled}");
         let encoder = tokio::task::spawn_blocking(move || thread.into_encoder()).await.unwrap().unwrap();
         assert_eq!(encoder.rows(), 3);
         let text = String::from_utf8(encoder.finish(Vec::new()).unwrap()).unwrap();
@@ -234,7 +227,7 @@ mod tests {
         let mut thread = EncoderThread::spawn(encoder, FileFormat::Json).unwrap();
         thread.write(vec![call(r#"{"type":"page","userId":"u","name":"Home"}"#)], 0).await.unwrap();
         // Settling waits for the batch, and reports the thread's error.
-        let error = thread.settled_bytes(0).await.unwrap_err();
+        let error = thread.settled_bytes().await.unwrap_err();
         assert!(matches!(error, EncodeError::WrongCallType { .. }), "{error:?}");
         let error = thread.write(vec![track("after")], 0).await.unwrap_err();
         assert!(error.to_string().contains("stopped"), "{error}");

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cdp_calls::{Call, CallType, Timestamp};
-use cdp_encode::{Encode, EncodeOptions, FileEncoder, FileFormat};
+use cdp_encode::{Encode, EncodeOptions, FileEncoder, FileFormat, row_bytes_bound};
 use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::encoder_thread::EncoderThread;
@@ -271,9 +271,42 @@ pub struct BucketWriter {
     bounds: Window,
     open: Option<OpenWindow>,
     next_position: Position,
+    /// Sealed syncs waiting to be published, oldest first (the one being published
+    /// is in `publishing`).
     unpublished: VecDeque<Sealed>,
+    /// The sync being published, on a task of its own.
+    publishing: Option<InFlight>,
+    /// What publishes the sealed syncs.
+    publisher: Arc<Publisher>,
+    /// Syncs published and not reported yet.
+    published: Vec<SyncReport>,
+    /// After a failed publish: not before then again (unless asked to wait).
+    retry_at: Option<std::time::Instant>,
     stopped: Option<String>,
     batch: BatchPayload,
+}
+
+/// A sync being published in the background.
+struct InFlight {
+    usage: SpoolUsage,
+    task: tokio::task::JoinHandle<(Sealed, Result<SyncReport, BucketError>)>,
+}
+
+/// Sealed syncs waiting behind the one being published at most; an append or
+/// tick that seals another waits for the one in flight first (back-pressure), so
+/// that windows sealed faster than the store takes them do not pile up.
+const WAITING_SYNCS: usize = 2;
+
+/// A failed publish is tried again after this long (or when asked to wait).
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+impl Drop for BucketWriter {
+    fn drop(&mut self) {
+        // What it published stays; the rest is in the spool for the next start.
+        if let Some(in_flight) = &self.publishing {
+            in_flight.task.abort();
+        }
+    }
 }
 
 impl fmt::Debug for BucketWriter {
@@ -284,7 +317,7 @@ impl fmt::Debug for BucketWriter {
             .field("window", &self.bounds)
             .field("open_calls", &self.open.as_ref().map_or(0, |w| w.calls))
             .field("next_position", &self.next_position)
-            .field("unpublished", &self.unpublished.len())
+            .field("unpublished", &(self.unpublished.len() + usize::from(self.publishing.is_some())))
             .field("stopped", &self.stopped)
             .finish()
     }
@@ -309,14 +342,18 @@ impl BucketWriter {
         let now = clock.now();
         let mut writer = BucketWriter {
             bounds: aligned_window(now, interval_micros),
-            bucket,
-            config,
+            bucket: bucket.clone(),
+            config: config.clone(),
             interval_micros,
             clock,
             spool,
             open: None,
             next_position: Position::FIRST,
             unpublished: VecDeque::new(),
+            publishing: None,
+            publisher: Arc::new(Publisher { bucket: bucket.clone(), config: config.clone() }),
+            published: Vec::new(),
+            retry_at: None,
             stopped: None,
             batch: BatchPayload::default(),
         };
@@ -328,6 +365,8 @@ impl BucketWriter {
                 writer.config.encode.spill_dir = Some(local.root.clone());
             }
         }
+        writer.publisher =
+            Arc::new(Publisher { bucket: writer.bucket.clone(), config: writer.config.clone() });
         let mut recovery = Recovery::default();
         let last = match &writer.spool {
             Some(spool) => spool.last_position()?,
@@ -455,7 +494,8 @@ impl BucketWriter {
     pub fn spool_usage(&self) -> SpoolUsage {
         let open =
             self.open.as_ref().and_then(|w| w.segment.as_ref()).map(Segment::usage).unwrap_or_default();
-        self.unpublished.iter().fold(open, |sum, sealed| sum + sealed.usage)
+        let in_flight = self.publishing.as_ref().map(|p| p.usage).unwrap_or_default();
+        self.unpublished.iter().fold(open + in_flight, |sum, sealed| sum + sealed.usage)
     }
 
     /// Accepts a batch of calls: fills in what they lack, validates them, and
@@ -475,126 +515,102 @@ impl BucketWriter {
             call.fill_missing(now);
             call.validate_fields().map_err(|source| BucketError::InvalidCall { index, source })?;
         }
-        if calls.is_empty() {
-            return Ok(Appended { calls: 0, window: self.bounds, published });
+        let count = calls.len();
+        // What each call adds to its file at most, from the file's own encoding: a
+        // batch that would take a file past `max_file_bytes` is split there, and the
+        // window synced early before the rest.
+        let (format, options) = (self.config.format, &self.config.encode);
+        let mut bounds: Vec<u64> = calls.iter().map(|c| row_bytes_bound(format, options, c)).collect();
+        while !calls.is_empty() {
+            let fit = self.fitting(&calls, &bounds).await?;
+            if fit == 0 {
+                published.extend(self.sync_early(now).await?);
+                continue;
+            }
+            let rest = calls.split_off(fit);
+            let rest_bounds = bounds.split_off(fit);
+            self.append_part(calls, &bounds).await?;
+            (calls, bounds) = (rest, rest_bounds);
         }
-        // Encode the batch for the spool, which also tells how much each file grows,
-        // and sync first if the batch would take a file past its limit. (Without a
-        // spool only the check after the batch applies: files can pass the limit
-        // by one batch.)
-        let mut growth: BTreeMap<CallType, u64> = BTreeMap::new();
+        published.append(&mut self.published);
+        Ok(Appended { calls: count, window: self.bounds, published })
+    }
+
+    /// How many of `calls` (from the first) fit the open window's files without
+    /// taking one past `max_file_bytes`, given what each adds at most (`bounds`).
+    /// Zero when the first call needs a new file; a call larger than the limit fits
+    /// an empty file alone. Decided from the files' sizes as their threads last
+    /// reported them plus the bounds of the calls queued since (an upper bound);
+    /// only near the limit does it wait for a file's thread to report its size with
+    /// every queued call encoded.
+    async fn fitting(&mut self, calls: &[Call], bounds: &[u64]) -> Result<usize, BucketError> {
+        let (max, format) = (self.config.max_file_bytes, self.config.format);
+        let open =
+            self.open.get_or_insert_with(|| OpenWindow { segment: None, files: BTreeMap::new(), calls: 0 });
+        match fitting_in(open, format, &self.config.encode, max, calls, bounds).await {
+            Ok(fit) => Ok(fit),
+            Err(e) => Err(self.stop(e)),
+        }
+    }
+
+    /// Appends calls that fit the open window's files: to the spool (one record),
+    /// then to the files' queues. `bounds` is what each adds to its file at most.
+    async fn append_part(&mut self, calls: Vec<Call>, bounds: &[u64]) -> Result<(), BucketError> {
         if self.spool.is_some() {
             self.batch.clear();
             for call in &calls {
-                let len = self.batch.push(|out| call.write_json(out));
-                *growth.entry(call.call_type()).or_default() += len as u64;
-            }
-            if self.would_pass_max_file_bytes(&growth).await? {
-                published.extend(self.sync_early(now).await?);
-            }
-        } else {
-            for call in &calls {
-                *growth.entry(call.call_type()).or_default() += call.compact_json_len() as u64;
+                self.batch.push(|out| call.write_json(out));
             }
         }
         self.spool_batch()?;
         // The calls are in the spool: encoding them happens on the files' threads,
         // and this returns once they are queued there.
         let count = calls.len();
-        let mut by_type: BTreeMap<CallType, Vec<Call>> = BTreeMap::new();
-        for call in calls {
-            by_type.entry(call.call_type()).or_default().push(call);
+        let mut by_type: BTreeMap<CallType, (Vec<Call>, u64)> = BTreeMap::new();
+        for (call, bound) in calls.into_iter().zip(bounds) {
+            let (calls, sum) = by_type.entry(call.call_type()).or_default();
+            calls.push(call);
+            *sum += bound;
         }
-        let (format, options) = (self.config.format, &self.config.encode);
-        let open =
-            self.open.get_or_insert_with(|| OpenWindow { segment: None, files: BTreeMap::new(), calls: 0 });
+        let open = self.open.as_mut().expect("the spool record or `fitting` opened the window");
         open.calls += count as u64;
-        let mut result = Ok(());
-        for (call_type, calls) in by_type {
-            let file = match open.files.entry(call_type) {
-                std::collections::btree_map::Entry::Occupied(file) => file.into_mut(),
-                std::collections::btree_map::Entry::Vacant(slot) => {
-                    match EncoderThread::spawn(FileEncoder::new(format, call_type, options.clone()), format) {
-                        Ok(thread) => slot.insert(thread),
-                        Err(source) => {
-                            result =
-                                Err(BucketError::Encode { call_type, source: thread_error(format, source) });
-                            break;
-                        }
-                    }
-                }
-            };
-            let estimate = growth.get(&call_type).copied().unwrap_or(0);
-            if let Err(source) = file.write(calls, estimate).await {
-                result = Err(BucketError::Encode { call_type, source });
-                break;
+        for (call_type, (calls, bound)) in by_type {
+            let file = open.files.get_mut(&call_type).expect("`fitting` made a file for every type");
+            if let Err(source) = file.write(calls, bound).await {
+                // The calls are in the spool but not in the files: only a restart,
+                // which reads the spool again, makes them whole.
+                return Err(self.stop(BucketError::Encode { call_type, source }));
             }
         }
-        if let Err(e) = result {
-            // The calls are in the spool but not in the files: only a restart,
-            // which reads the spool again, makes them whole.
-            return Err(self.stop(e));
-        }
-        if self.is_full().await? {
-            published.extend(self.sync_early(now).await?);
-        }
-        Ok(Appended { calls: count, window: self.bounds, published })
-    }
-
-    /// Whether a batch growing the files by `growth` would take one past
-    /// `max_file_bytes`. Exact: near the limit it waits for the file's thread to
-    /// encode what is queued (only then).
-    async fn would_pass_max_file_bytes(
-        &mut self,
-        growth: &BTreeMap<CallType, u64>,
-    ) -> Result<bool, BucketError> {
-        let max = self.config.max_file_bytes;
-        let Some(open) = self.open.as_mut() else { return Ok(false) };
-        for (&call_type, &grow) in growth {
-            let Some(file) = open.files.get_mut(&call_type) else { continue };
-            if file.expected_bytes(grow) <= max {
-                continue;
-            }
-            let (have, grow) = match file.settled_bytes(grow).await {
-                Ok(settled) => settled,
-                Err(source) => return Err(self.stop(BucketError::Encode { call_type, source })),
-            };
-            if have > 0 && have + grow > max {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    /// Whether a file of the open window has reached `max_file_bytes` (exact, as
-    /// above).
-    async fn is_full(&mut self) -> Result<bool, BucketError> {
-        let max = self.config.max_file_bytes;
-        let Some(open) = self.open.as_mut() else { return Ok(false) };
-        for (&call_type, file) in open.files.iter_mut() {
-            if file.expected_bytes(0) < max {
-                continue;
-            }
-            match file.settled_bytes(0).await {
-                Ok((have, _)) if have >= max => return Ok(true),
-                Ok(_) => {}
-                Err(source) => return Err(self.stop(BucketError::Encode { call_type, source })),
-            }
-        }
-        Ok(false)
+        Ok(())
     }
 
     /// Does what is due: syncs the spool when the durability interval has passed,
     /// publishes the window if it has ended, and retries syncs the store refused
-    /// before. Call it regularly (every second or so); the collector does.
+    /// before; waits for the publishing and returns what was published (also by
+    /// appends since the last call). Call it regularly (every second or so), or
+    /// [`BucketWriter::tick_in_background`].
     pub async fn tick(&mut self) -> Result<Vec<SyncReport>, BucketError> {
+        let mut published = self.tick_in_background().await?;
+        published.extend(self.publish_unpublished().await?);
+        Ok(published)
+    }
+
+    /// [`BucketWriter::tick`] without waiting for the publishing it starts: a
+    /// sealed window is published on a task of its own while appends go on (the
+    /// collector does this, so that no request waits for a publish), and its
+    /// report comes from a later `tick`, `append` or `sync_now`. A store error
+    /// of a publish in the background is returned by the next call after it.
+    pub async fn tick_in_background(&mut self) -> Result<Vec<SyncReport>, BucketError> {
         self.check_running()?;
         if let Some(segment) = self.open.as_mut().and_then(|w| w.segment.as_mut()) {
             segment.sync_if_due(self.config.durability)?;
         }
+        self.collect_publishing(false).await?;
         let now = self.clock.now();
         let mut published = self.roll(now).await?;
-        published.extend(self.publish_unpublished().await?);
+        self.start_publishing();
+        published.append(&mut self.published);
         Ok(published)
     }
 
@@ -702,17 +718,31 @@ impl BucketWriter {
         Ok(())
     }
 
-    /// Publishes what is sealed; a store error is logged and left for a retry,
-    /// anything else is returned.
+    /// Moves publishing on without waiting for it (but for back-pressure): takes
+    /// the outcome of the sync published in the background if it has finished, and
+    /// starts the next. A store error is logged and left for a retry; anything else
+    /// is returned.
     async fn publish_unpublished_or_defer(&mut self) -> Result<Vec<SyncReport>, BucketError> {
-        match self.publish_unpublished().await {
-            Ok(reports) => Ok(reports),
-            Err(e) if e.is_transient() => {
-                tracing::warn!(bucket = %self.bucket, error = %e, "publishing failed; will retry");
-                Ok(Vec::new())
+        let deferred = |writer: &BucketWriter, e: BucketError| {
+            if e.is_transient() {
+                tracing::warn!(bucket = %writer.bucket, error = %e, "publishing failed; will retry");
+                Ok(())
+            } else {
+                Err(e)
             }
-            Err(e) => Err(e),
+        };
+        if let Err(e) = self.collect_publishing(false).await {
+            deferred(self, e)?;
         }
+        self.start_publishing();
+        while self.unpublished.len() >= WAITING_SYNCS && self.publishing.is_some() {
+            if let Err(e) = self.collect_publishing(true).await {
+                deferred(self, e)?;
+                break;
+            }
+            self.start_publishing();
+        }
+        Ok(std::mem::take(&mut self.published))
     }
 
     /// Gives the open window, if it has calls, the next position, and queues it for
@@ -737,155 +767,82 @@ impl BucketWriter {
         Ok(())
     }
 
-    /// Publishes the sealed syncs in order.
+    /// Publishes the sealed syncs in order and waits for them all (a failed one is
+    /// tried again at once).
     async fn publish_unpublished(&mut self) -> Result<Vec<SyncReport>, BucketError> {
-        let mut reports = Vec::new();
-        while !self.unpublished.is_empty() {
-            match self.publish_front().await {
-                Ok(report) => reports.push(report),
-                Err(e @ BucketError::PositionConflict { .. }) => return Err(self.stop(e)),
-                Err(e) => {
-                    // Kept for a retry; with a spool, the calls are encoded again
-                    // from it then, and nothing is held in memory meanwhile.
-                    if let Some(front) = self.unpublished.front_mut()
-                        && front.segment.is_some()
-                    {
-                        front.encoders = None;
-                        front.kept.clear();
-                    }
-                    return Err(e);
-                }
+        self.retry_at = None;
+        loop {
+            self.collect_publishing(true).await?;
+            if self.unpublished.is_empty() {
+                return Ok(std::mem::take(&mut self.published));
             }
+            self.start_publishing();
         }
-        Ok(reports)
     }
 
-    /// Publishes the oldest sealed sync, one file at a time: each file is encoded
-    /// (on the blocking pool) and put before the next is encoded, so that at most one
-    /// finished file is in memory (none for a local directory, whose files are
-    /// linked from disk).
-    async fn publish_front(&mut self) -> Result<SyncReport, BucketError> {
-        let format = self.config.format;
-        let encode_options = self.config.encode.clone();
-        let sealed = self.unpublished.front_mut().expect("called with a sync to publish");
-        if sealed.in_flight && sealed.segment.is_some() {
-            // An attempt was dropped while finishing a file: start over from the spool.
-            sealed.encoders = None;
-            sealed.kept.clear();
+    /// Starts publishing the oldest sealed sync on a task of its own, unless one is
+    /// being published, the writer stopped, or a failed publish waits for its retry.
+    fn start_publishing(&mut self) {
+        if self.publishing.is_some() || self.stopped.is_some() {
+            return;
         }
-        sealed.in_flight = false;
-        if sealed.encoders.is_none() {
-            let encoders = match &sealed.segment {
-                Some(path) => on_threads(replay_segment(path, format, &encode_options)?.files, format)?,
-                None => BTreeMap::new(),
-            };
-            sealed.encoders = Some(encoders);
+        if self.retry_at.is_some_and(|at| std::time::Instant::now() < at) {
+            return;
         }
-        let (position, window) = (sealed.position, sealed.window);
-        let mut types: Vec<CallType> = sealed
-            .encoders
-            .iter()
-            .flat_map(|e| e.keys().copied())
-            .chain(sealed.kept.keys().copied())
-            .collect();
-        types.sort();
-        types.dedup();
-        types.retain(|t| !sealed.done.iter().any(|f| f.call_type == *t));
-        for call_type in types {
-            let sealed = &mut self.unpublished[0];
-            let name = ObjectName {
-                integration: self.config.integration.clone(),
-                action: self.config.action.clone(),
-                position,
-                call_type,
-                format,
-            };
-            let path = self.bucket.object_path(&name);
-            let local = self.bucket.local_dir().cloned();
-            let (rows, encoded) = match sealed.kept.remove(&call_type) {
-                Some(kept) => kept,
-                None => {
-                    let thread =
-                        sealed.encoders.as_mut().and_then(|e| e.remove(&call_type)).expect("listed above");
-                    sealed.in_flight = true;
-                    // On the blocking pool: wait for the file's thread to encode every
-                    // call, then finish the file.
-                    let local = local.as_ref().map(|l| (l.root.clone(), l.fsync));
-                    blocking(move || {
-                        let encoder = thread
-                            .into_encoder()
-                            .map_err(|source| BucketError::Encode { call_type, source })?;
-                        let rows = encoder.rows();
-                        let encoded = match local {
-                            Some((dir, fsync)) => {
-                                Encoded::File(crate::local::finish(&dir, call_type, encoder, fsync)?)
-                            }
-                            None => Encoded::Chunks(
-                                encoder
-                                    .finish_to_chunks()
-                                    .map_err(|source| BucketError::Encode { call_type, source })?,
-                            ),
-                        };
-                        Ok((rows, encoded))
-                    })
-                    .await?
+        let Some(mut sealed) = self.unpublished.pop_front() else { return };
+        let publisher = self.publisher.clone();
+        let usage = sealed.usage;
+        let task = tokio::spawn(async move {
+            let result = publisher.publish(&mut sealed).await;
+            (sealed, result)
+        });
+        self.publishing = Some(InFlight { usage, task });
+    }
+
+    /// Takes the outcome of the sync being published if it has finished, or (with
+    /// `wait`) once it has: a published sync's spool file is deleted and its report
+    /// kept for the caller; a failed one goes back to the front of the queue, to be
+    /// tried again (with a spool its calls are encoded again from it then, and
+    /// nothing is held in memory meanwhile). A position conflict stops the writer.
+    async fn collect_publishing(&mut self, wait: bool) -> Result<(), BucketError> {
+        let Some(in_flight) = &self.publishing else { return Ok(()) };
+        if !wait && !in_flight.task.is_finished() {
+            return Ok(());
+        }
+        let in_flight = self.publishing.take().expect("checked above");
+        let (mut sealed, result) = match in_flight.task.await {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                return Err(
+                    self.stop(BucketError::Stopped { reason: format!("publishing was cancelled: {e}") })
+                );
+            }
+        };
+        match result {
+            Ok(report) => {
+                self.retry_at = None;
+                if let Some(path) = &sealed.segment {
+                    std::fs::remove_file(path)
+                        .map_err(|source| BucketError::Spool { path: path.clone(), source })?;
                 }
-            };
-            let bytes = encoded.bytes();
-            let (encoded, result) = match (encoded, &local) {
-                (Encoded::Chunks(chunks), _) => {
-                    let result = put_create(&self.bucket, &path, chunks.as_slice(), position).await;
-                    (Encoded::Chunks(chunks), result)
+                self.published.push(report);
+                Ok(())
+            }
+            Err(e @ BucketError::PositionConflict { .. }) => {
+                self.unpublished.push_front(sealed);
+                Err(self.stop(e))
+            }
+            Err(e) => {
+                if sealed.segment.is_some() {
+                    sealed.encoders = None;
+                    sealed.kept.clear();
                 }
-                (Encoded::File(file), Some(local)) => {
-                    let target = local.root.join(path.as_ref());
-                    let (object, fsync) = (path.to_string(), local.fsync);
-                    blocking(move || {
-                        let result = crate::local::link_create(&file, &target, position, &object, fsync);
-                        Ok((Encoded::File(file), result))
-                    })
-                    .await?
-                }
-                (Encoded::File(_), None) => unreachable!("temporary files are only made for local buckets"),
-            };
-            let sealed = &mut self.unpublished[0];
-            sealed.in_flight = false;
-            match result {
-                Ok(published) => sealed.done.push(FileReport {
-                    call_type,
-                    rows,
-                    bytes,
-                    object: path.to_string(),
-                    published,
-                }),
-                Err(e) => {
-                    // With a spool the file is encoded again next time; without one,
-                    // the encoded file (in memory, or its temporary file) is kept.
-                    if sealed.segment.is_none() {
-                        sealed.kept.insert(call_type, (rows, encoded));
-                    }
-                    return Err(e);
-                }
+                self.unpublished.push_front(sealed);
+                self.retry_at = Some(std::time::Instant::now() + RETRY_AFTER);
+                Err(e)
             }
         }
-        let mut sealed = self.unpublished.pop_front().expect("published above");
-        sealed.done.sort_by_key(|f| f.call_type);
-        if let Some(path) = &sealed.segment {
-            std::fs::remove_file(path).map_err(|source| BucketError::Spool { path: path.clone(), source })?;
-        }
-        let report = SyncReport { position, window, files: sealed.done, recovered: sealed.recovered };
-        tracing::info!(
-            bucket = %self.bucket,
-            position = %report.position,
-            window_start = %report.window.start,
-            window_end = %report.window.end,
-            rows = report.rows(),
-            bytes = report.bytes(),
-            files = ?report.files.iter().map(|f| (&f.object, f.rows, f.bytes)).collect::<Vec<_>>(),
-            recovered = report.recovered,
-            "published sync"
-        );
-        Ok(report)
     }
 
     fn replay(&self, path: &std::path::Path) -> Result<Replay, BucketError> {
@@ -1051,6 +1008,189 @@ fn on_threads(
                 .map_err(|source| BucketError::Encode { call_type, source: thread_error(format, source) })
         })
         .collect()
+}
+
+/// Publishes sealed syncs: what a background publish needs of the writer.
+struct Publisher {
+    bucket: Bucket,
+    config: WriterConfig,
+}
+
+impl Publisher {
+    /// Publishes a sealed sync (its spool file is the writer's to delete), one file at a time: each file is encoded
+    /// (on the blocking pool) and put before the next is encoded, so that at most one
+    /// finished file is in memory (none for a local directory, whose files are
+    /// linked from disk).
+    async fn publish(&self, sealed: &mut Sealed) -> Result<SyncReport, BucketError> {
+        let format = self.config.format;
+        let encode_options = self.config.encode.clone();
+        if sealed.in_flight && sealed.segment.is_some() {
+            // An attempt was dropped while finishing a file: start over from the spool.
+            sealed.encoders = None;
+            sealed.kept.clear();
+        }
+        sealed.in_flight = false;
+        if sealed.encoders.is_none() {
+            let encoders = match &sealed.segment {
+                Some(path) => on_threads(replay_segment(path, format, &encode_options)?.files, format)?,
+                None => BTreeMap::new(),
+            };
+            sealed.encoders = Some(encoders);
+        }
+        let (position, window) = (sealed.position, sealed.window);
+        let mut types: Vec<CallType> = sealed
+            .encoders
+            .iter()
+            .flat_map(|e| e.keys().copied())
+            .chain(sealed.kept.keys().copied())
+            .collect();
+        types.sort();
+        types.dedup();
+        types.retain(|t| !sealed.done.iter().any(|f| f.call_type == *t));
+        for call_type in types {
+            let name = ObjectName {
+                integration: self.config.integration.clone(),
+                action: self.config.action.clone(),
+                position,
+                call_type,
+                format,
+            };
+            let path = self.bucket.object_path(&name);
+            let local = self.bucket.local_dir().cloned();
+            let (rows, encoded) = match sealed.kept.remove(&call_type) {
+                Some(kept) => kept,
+                None => {
+                    let thread =
+                        sealed.encoders.as_mut().and_then(|e| e.remove(&call_type)).expect("listed above");
+                    sealed.in_flight = true;
+                    // On the blocking pool: wait for the file's thread to encode every
+                    // call, then finish the file.
+                    let local = local.as_ref().map(|l| (l.root.clone(), l.fsync));
+                    blocking(move || {
+                        let encoder = thread
+                            .into_encoder()
+                            .map_err(|source| BucketError::Encode { call_type, source })?;
+                        let rows = encoder.rows();
+                        let encoded = match local {
+                            Some((dir, fsync)) => {
+                                Encoded::File(crate::local::finish(&dir, call_type, encoder, fsync)?)
+                            }
+                            None => Encoded::Chunks(
+                                encoder
+                                    .finish_to_chunks()
+                                    .map_err(|source| BucketError::Encode { call_type, source })?,
+                            ),
+                        };
+                        Ok((rows, encoded))
+                    })
+                    .await?
+                }
+            };
+            let bytes = encoded.bytes();
+            let (encoded, result) = match (encoded, &local) {
+                (Encoded::Chunks(chunks), _) => {
+                    let result = put_create(&self.bucket, &path, chunks.as_slice(), position).await;
+                    (Encoded::Chunks(chunks), result)
+                }
+                (Encoded::File(file), Some(local)) => {
+                    let target = local.root.join(path.as_ref());
+                    let (object, fsync) = (path.to_string(), local.fsync);
+                    blocking(move || {
+                        let result = crate::local::link_create(&file, &target, position, &object, fsync);
+                        Ok((Encoded::File(file), result))
+                    })
+                    .await?
+                }
+                (Encoded::File(_), None) => unreachable!("temporary files are only made for local buckets"),
+            };
+            sealed.in_flight = false;
+            match result {
+                Ok(published) => sealed.done.push(FileReport {
+                    call_type,
+                    rows,
+                    bytes,
+                    object: path.to_string(),
+                    published,
+                }),
+                Err(e) => {
+                    // With a spool the file is encoded again next time; without one,
+                    // the encoded file (in memory, or its temporary file) is kept.
+                    if sealed.segment.is_none() {
+                        sealed.kept.insert(call_type, (rows, encoded));
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        sealed.done.sort_by_key(|f| f.call_type);
+        let files = std::mem::take(&mut sealed.done);
+        let report = SyncReport { position, window, files, recovered: sealed.recovered };
+        tracing::info!(
+            bucket = %self.bucket,
+            position = %report.position,
+            window_start = %report.window.start,
+            window_end = %report.window.end,
+            rows = report.rows(),
+            bytes = report.bytes(),
+            files = ?report.files.iter().map(|f| (&f.object, f.rows, f.bytes)).collect::<Vec<_>>(),
+            recovered = report.recovered,
+            "published sync"
+        );
+        Ok(report)
+    }
+}
+
+/// [`BucketWriter::fitting`] on the open window's files; every error is the files'
+/// (a thread that cannot start, or stopped).
+async fn fitting_in(
+    open: &mut OpenWindow,
+    format: FileFormat,
+    options: &EncodeOptions,
+    max: u64,
+    calls: &[Call],
+    bounds: &[u64],
+) -> Result<usize, BucketError> {
+    // Per type: the file's size so far at most, whether it is exact (settled), and
+    // whether the file has rows.
+    let mut sizes: BTreeMap<CallType, (u64, bool, bool)> = BTreeMap::new();
+    for (i, call) in calls.iter().enumerate() {
+        let call_type = call.call_type();
+        let file = match open.files.entry(call_type) {
+            std::collections::btree_map::Entry::Occupied(file) => file.into_mut(),
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                let thread =
+                    EncoderThread::spawn(FileEncoder::new(format, call_type, options.clone()), format)
+                        .map_err(|source| BucketError::Encode {
+                            call_type,
+                            source: thread_error(format, source),
+                        })?;
+                slot.insert(thread)
+            }
+        };
+        let (size, settled, has_rows) =
+            sizes.entry(call_type).or_insert_with(|| (file.expected_bytes(), false, file.calls_sent() > 0));
+        if *size + bounds[i] > max && !*settled {
+            // Exact for the calls queued before this batch; this batch's calls
+            // before this one are added back.
+            let earlier: u64 = calls[..i]
+                .iter()
+                .zip(bounds)
+                .filter(|(c, _)| c.call_type() == call_type)
+                .map(|(_, b)| b)
+                .sum();
+            let exact =
+                file.settled_bytes().await.map_err(|source| BucketError::Encode { call_type, source })?;
+            *size = exact + earlier;
+            *settled = true;
+        }
+        if *size + bounds[i] > max {
+            // A call larger than the limit on its own goes alone into a new file.
+            return Ok(if i == 0 && !*has_rows { 1 } else { i });
+        }
+        *size += bounds[i];
+        *has_rows = true;
+    }
+    Ok(calls.len())
 }
 
 /// A thread that could not be started, as an encoding error of its file.

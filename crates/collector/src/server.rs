@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -164,14 +164,21 @@ impl Collector {
         let (writer_done, writer_task) = oneshot::channel();
         let loop_clock = clock.clone();
         let loop_metrics = metrics.clone();
+        let writer_stopped = Arc::new(OnceLock::new());
+        let loop_stopped = writer_stopped.clone();
         let tick = config.tick;
         std::thread::Builder::new()
             .name("cdp-writer".into())
             .spawn(move || {
                 let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(runtime) => {
-                        runtime.block_on(writer_loop(writer, from_handlers, tick, loop_clock, loop_metrics))
-                    }
+                    Ok(runtime) => runtime.block_on(writer_loop(
+                        writer,
+                        from_handlers,
+                        tick,
+                        loop_clock,
+                        loop_metrics,
+                        loop_stopped,
+                    )),
                     Err(e) => {
                         Err(CollectorError::WriterTask { message: format!("cannot start its runtime: {e}") })
                     }
@@ -182,7 +189,8 @@ impl Collector {
                 message: format!("cannot start the writer thread: {e}"),
             })?;
         let rejected = config.rejected.clone().map(|c| Arc::new(Mutex::new(RejectedLog::new(c))));
-        let state = Arc::new(State { config: config.clone(), clock, to_writer, metrics, rejected });
+        let state =
+            Arc::new(State { config: config.clone(), clock, to_writer, metrics, rejected, writer_stopped });
         let graceful = GracefulShutdown::new();
         let permits = Arc::new(Semaphore::new(config.max_connections));
         let mut http = hyper::server::conn::http1::Builder::new();
@@ -239,6 +247,9 @@ struct State {
     to_writer: mpsc::Sender<Append>,
     metrics: Arc<Metrics>,
     rejected: Option<Arc<Mutex<RejectedLog>>>,
+    /// Why the bucket writer stopped, once it has: `/health` then fails, so that a
+    /// load balancer sends the calls to the other collectors.
+    writer_stopped: Arc<OnceLock<String>>,
 }
 
 /// Calls for the writer, and where to say how it went.
@@ -249,14 +260,22 @@ struct Append {
 
 /// Owns the writer: appends what handlers send (requests waiting together are
 /// appended as one spool record, one `fsync`), ticks it, and shuts it down when
-/// every handler is gone.
+/// every handler is gone. Records in `stopped` why the writer stopped, if it does.
 async fn writer_loop(
     mut writer: BucketWriter,
     mut requests: mpsc::Receiver<Append>,
     tick: Duration,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    stopped: Arc<OnceLock<String>>,
 ) -> Result<Vec<SyncReport>, CollectorError> {
+    // The writer stops on a position conflict (and on errors that leave its files
+    // incomplete); every call after that answers `Stopped`, so a tick finds out.
+    let note_stop = |e: &BucketError| {
+        if matches!(e, BucketError::PositionConflict { .. } | BucketError::Stopped { .. }) {
+            let _ = stopped.set(e.to_string());
+        }
+    };
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     /// At most this many calls go into one group append.
@@ -286,14 +305,19 @@ async fn writer_loop(
                     Ok(appended) => appended.published,
                     Err(e @ BucketError::PositionConflict { .. }) => {
                         tracing::error!(error = %e, "the bucket writer stopped");
+                        note_stop(&e);
                         Vec::new()
                     }
-                    Err(_) => Vec::new(),
+                    Err(e) => {
+                        note_stop(&e);
+                        Vec::new()
+                    }
                 }
             }
-            _ = ticker.tick() => match writer.tick().await {
+            _ = ticker.tick() => match writer.tick_in_background().await {
                 Ok(published) => published,
                 Err(e) => {
+                    note_stop(&e);
                     if e.is_transient() {
                         tracing::warn!(error = %e, "publishing failed; will retry");
                     } else {
@@ -357,7 +381,13 @@ async fn route_request(
     match route {
         "/health" => {
             read_only(&request)?;
-            return Ok(response(StatusCode::OK, "application/json", r#"{"status":"ok"}"#.into()));
+            return Ok(match state.writer_stopped.get() {
+                None => response(StatusCode::OK, "application/json", r#"{"status":"ok"}"#.into()),
+                Some(reason) => {
+                    let body = serde_json::json!({"status": "stopped", "message": reason}).to_string();
+                    response(StatusCode::SERVICE_UNAVAILABLE, "application/json", body)
+                }
+            });
         }
         "/metrics" => {
             read_only(&request)?;

@@ -33,7 +33,7 @@ const STREAM_MEMORY_BYTES: usize = 1 << 20;
 const BATCH_ROWS: usize = 1024;
 
 /// While streaming, the newest rows are held back up to this many (or
-/// [`HOLD_BYTES`]), so that calls arriving slightly out of `received_at` order
+/// [`HOLD_BYTES`], or a row group's rows if fewer), so that calls arriving slightly out of `received_at` order
 /// (requests stamped on different threads and appended in another order) are put
 /// in order before they are encoded. When the holding area is full, its older half
 /// goes to the file.
@@ -54,7 +54,8 @@ const HOLD_BYTES: usize = 16 << 20;
 ///
 /// Calls usually arrive in `received_at` order, or nearly (requests stamped on
 /// different threads are appended a few milliseconds out of order). The newest
-/// 16,384 rows (at most 16 MiB) are held back and put in order; older rows are
+/// 16,384 rows (at most 16 MiB, and at most [`EncodeOptions::row_group_rows`]) are
+/// held back and put in order; older rows are
 /// encoded into Parquet at once (the file so far is held compressed, in memory up
 /// to 1 MiB and in a temporary file beyond), so memory stays at about one row
 /// group. A call older than a row already encoded turns the encoder to sorting: the
@@ -104,9 +105,9 @@ struct Stream {
 impl Stream {
     /// Takes a row held back, encoded by [`ParquetEncoder::encode_row`]; sends the
     /// older half of the held rows to the file when the holding area is full.
-    fn hold(&mut self, key: i64, call: &Call) -> Result<(), EncodeError> {
+    fn hold(&mut self, key: i64, call: &Call, options: &EncodeOptions) -> Result<(), EncodeError> {
         self.held.push(key, call);
-        if self.held.is_full() {
+        if self.held.is_full(options) {
             self.release(false)?;
         }
         Ok(())
@@ -157,8 +158,8 @@ impl Held {
         self.rows.push((key, start, self.bytes.len() - start));
     }
 
-    fn is_full(&self) -> bool {
-        self.rows.len() >= HOLD_ROWS || self.bytes.len() >= HOLD_BYTES
+    fn is_full(&self, options: &EncodeOptions) -> bool {
+        self.rows.len() >= HOLD_ROWS.min(options.row_group_rows.max(2)) || self.bytes.len() >= HOLD_BYTES
     }
 
     /// Passes rows in key order, ties in the order they came (a stable sort), to
@@ -314,10 +315,20 @@ fn with_slack(bytes: u64) -> u64 {
 fn footer_bound(columns: u64, rows: u64, bytes: u64, options: &EncodeOptions) -> u64 {
     let per_group = options.row_group_rows.clamp(1, 20_000) as u64;
     16 * 1024
-        + columns * 1024
-        + (columns * 1024 * rows).div_ceil(per_group)
-        + (columns * 256 * bytes).div_ceil(1 << 20)
+        + columns * GROUP_FOOTER
+        + (columns * GROUP_FOOTER * rows).div_ceil(per_group)
+        + (columns * PAGE_FOOTER * bytes).div_ceil(1 << 20)
 }
+
+/// Bytes per column and row group at most that no value accounts for: the column
+/// chunk's metadata in the footer (statistics truncated to 64 bytes), its first
+/// page's entries in the column and offset indexes, and its page headers and
+/// dictionary page header.
+const GROUP_FOOTER: u64 = 1024;
+
+/// Footer bytes per column and page at most (a page's column and offset index
+/// entries).
+const PAGE_FOOTER: u64 = 256;
 
 /// What a call adds to [`Encode::encoded_bytes`] of a Parquet file at most: its
 /// plain size with the compression slack, and its share of the footer.
@@ -425,6 +436,8 @@ struct Batch {
     schema: SchemaRef,
     columns: Vec<ColumnBuilder>,
     rows: usize,
+    /// The bytes of the rows gathered, as [`ParquetEncoder::encode_row`] wrote them.
+    raw: usize,
 }
 
 impl Batch {
@@ -441,26 +454,13 @@ impl Batch {
                 }
             })
             .collect();
-        Batch { schema: schema(call_type), columns, rows: 0 }
+        Batch { schema: schema(call_type), columns, rows: 0, raw: 0 }
     }
 
     /// The bytes of the rows gathered and not yet handed to the writer, as
     /// [`ParquetEncoder::encode_row`] would write them, at most.
     fn raw_bytes(&self) -> u64 {
-        self.value_bytes() + (self.rows * self.columns.len() * 5) as u64
-    }
-
-    /// The bytes of the values gathered and not yet handed to the writer.
-    fn value_bytes(&self) -> u64 {
-        let bytes: usize = self
-            .columns
-            .iter()
-            .map(|c| match c {
-                ColumnBuilder::Timestamp(b) => b.values_slice().len() * 8,
-                ColumnBuilder::Text(b) => b.values_slice().len(),
-            })
-            .sum();
-        bytes as u64
+        self.raw as u64
     }
 
     /// Adds a row encoded by [`ParquetEncoder::encode_row`]; `None` if malformed.
@@ -476,6 +476,7 @@ impl Batch {
             }
         }
         self.rows += 1;
+        self.raw += bytes.len();
         Some(())
     }
 
@@ -503,6 +504,7 @@ impl Batch {
             })
             .collect();
         self.rows = 0;
+        self.raw = 0;
         let batch = RecordBatch::try_new(self.schema.clone(), arrays)
             .map_err(|e| EncodeError::write(FileFormat::Parquet, e))?;
         writer.write(&batch).map_err(parquet_error)
@@ -637,7 +639,7 @@ impl Encode for ParquetEncoder {
         }
         match &mut self.state {
             State::Streaming(stream) => {
-                let result = stream.hold(key, call);
+                let result = stream.hold(key, call, &self.options);
                 if result.is_err() {
                     self.state = State::Broken;
                 }
