@@ -13,10 +13,9 @@ use bytes::Bytes;
 use cdp_bucket::{BucketError, BucketWriter, Clock, Id, ManualClock, Published, WriterConfig};
 use cdp_calls::{Call, CallType, Timestamp};
 use cdp_encode::{Encode, EncodeOptions, FileEncoder, FileFormat};
-use common::{
-    Backend, Local, Memory, azure_backend, call, calls_of_every_type, json_ids, objects, positions,
-    s3_backend,
-};
+#[cfg(feature = "azure")]
+use common::azure_backend;
+use common::{Backend, Local, Memory, call, calls_of_every_type, json_ids, objects, positions, s3_backend};
 use object_store::{PutMode, PutOptions};
 
 fn ts(s: &str) -> Timestamp {
@@ -270,6 +269,7 @@ macro_rules! suite {
             use super::*;
             $(#[tokio::test] async fn $name() { super::$name(&s3_backend()).await; })*
         }
+        #[cfg(feature = "azure")]
         mod azure {
             use super::*;
             $(#[tokio::test] async fn $name() { super::$name(&azure_backend()).await; })*
