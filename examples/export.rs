@@ -22,6 +22,9 @@
 //! when the sync is published: memory stays at a few tens of MB whatever the input.
 //! Local files are synced to disk before they get their names; `--no-fsync` skips
 //! that (for benchmarks against tools that do not sync).
+//!
+//! When standard error is a terminal, a progress line there shows the calls read and
+//! rejected and the rate; redirected, standard error gets the bad lines only.
 
 /// mimalloc keeps freed memory mapped for reuse, which spares the page faults of
 /// glibc's malloc giving large buffers back and taking them again per batch.
@@ -37,6 +40,11 @@ use std::time::Duration;
 use cdp_warehouse::bucket::{Bucket, BucketWriter, Id, Published, SyncReport, SystemClock, WriterConfig};
 use cdp_warehouse::calls::ndjson::{CallReader, LineErrorKind};
 use cdp_warehouse::encode::{Compression, EncodeOptions, FileFormat};
+
+#[path = "common/progress.rs"]
+mod progress;
+
+use progress::ProgressLine;
 
 const USAGE: &str = "usage: export --format json|csv|parquet --bucket URL|DIR [--integration ID] [--action ID] \
                      [--compression snappy|zstd|none] [--spool DIR] [--max-file-bytes N] [--no-fsync] \
@@ -121,7 +129,18 @@ fn print(report: &SyncReport) {
     }
 }
 
-async fn run(args: Args) -> Result<u64, Box<dyn std::error::Error>> {
+/// Draws how far the export has got.
+fn show(line: &ProgressLine, started: std::time::Instant, calls: u64, rejected: u64) {
+    line.draw(|| {
+        let seconds = started.elapsed().as_secs_f64().max(0.001);
+        format!(
+            "export: {calls} calls read, {rejected} lines rejected ({:.0} calls/s)",
+            calls as f64 / seconds
+        )
+    });
+}
+
+async fn run(args: Args, line: &ProgressLine) -> Result<u64, Box<dyn std::error::Error>> {
     let input: Box<dyn BufRead> = match &args.input {
         Some(path) => Box::new(BufReader::with_capacity(
             1 << 20,
@@ -151,23 +170,32 @@ async fn run(args: Args) -> Result<u64, Box<dyn std::error::Error>> {
         print(report);
     }
     let mut rejected = 0u64;
+    let mut read = 0u64;
+    let started = std::time::Instant::now();
     let mut batch = Vec::with_capacity(BATCH);
     for item in CallReader::new(input) {
         match item {
             Ok(call) => {
+                read += 1;
                 batch.push(call);
                 if batch.len() == BATCH {
                     let calls = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    writer.append(calls).await?.published.iter().for_each(print);
+                    let appended = writer.append(calls).await?;
+                    if !appended.published.is_empty() {
+                        line.clear();
+                    }
+                    appended.published.iter().for_each(print);
+                    show(line, started, read, rejected);
                 }
             }
             Err(e) if matches!(e.kind, LineErrorKind::Io(_)) => return Err(e.into()),
             Err(e) => {
                 rejected += 1;
-                eprintln!("{e}");
+                line.eprintln(&e);
             }
         }
     }
+    line.clear();
     writer.append(batch).await?.published.iter().for_each(print);
     writer.shutdown().await?.iter().for_each(print);
     Ok(rejected)
@@ -183,7 +211,8 @@ fn main() -> ExitCode {
     };
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-    match runtime.block_on(run(args)) {
+    let line = ProgressLine::new();
+    match runtime.block_on(run(args, &line)) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(rejected) => {
             eprintln!("{rejected} line(s) rejected; every other line was written");

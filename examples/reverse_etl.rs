@@ -15,7 +15,17 @@
 //! Ctrl-C. `once` runs one sync, or every enabled sync, once and exits (status 1 if
 //! a run failed), for people who schedule with cron; overlapping runs of a sync are
 //! skipped. `preview` maps the first rows (10 by default) and prints the calls and
-//! row errors, delivering nothing. See `cdp_sync::Config` for the file's keys.
+//! row errors, delivering nothing. `history` lists a sync's runs, each failure with
+//! its kind (`render`, `source`, `mapping`, `destination`, `record_cap`, `state`, …).
+//! See `cdp_sync::Config` for the file's keys.
+//!
+//! A sync whose query fails its checks, or whose result has columns that cannot be
+//! mapped (`userId` and `USERID`, `a` and `a.b`: found from the column names when the
+//! syncs are set up, before any run), is not set up: it is named on standard error
+//! and does not run (`once` then exits with status 1), and every other sync works as
+//! usual. An unknown command prints the usage (status 2). When standard error is a
+//! terminal, `once` shows each run's progress there (rows read, calls delivered, row
+//! errors); redirected, it gets log lines only.
 //!
 //! `check SOURCE` connects to a source (through its SSH tunnel when it has one), runs
 //! `SELECT 1`, and says which step failed, if one did: the SSH connection, the SSH
@@ -29,12 +39,69 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use cdp_warehouse::bucket::{Clock, SystemClock};
-use cdp_warehouse::sync::{Config, Outcome, Runner, RunnerError, Scheduler};
+use cdp_warehouse::sync::{Config, Outcome, RunReport, Runner, RunnerError, Scheduler};
+
+#[path = "common/progress.rs"]
+mod progress;
+
+use progress::ProgressLine;
 
 const USAGE: &str = "usage: reverse_etl --config FILE (run | once [SYNC] | preview SYNC [--rows N] | history SYNC | \
                      enable SYNC | disable SYNC | check SOURCE)\n       reverse_etl keygen PATH";
+
+/// What the command line asks for.
+enum Command {
+    Run,
+    Once(Option<String>),
+    Preview(String),
+    History(String),
+    Enable(String),
+    Disable(String),
+    Check(String),
+    Keygen(String),
+}
+
+impl Command {
+    /// The command, or `None` for words that are not one.
+    fn parse(words: &[&str]) -> Option<Command> {
+        let owned = |name: &&str| (*name).to_owned();
+        Some(match words {
+            ["run"] => Command::Run,
+            ["once"] => Command::Once(None),
+            ["once", name] => Command::Once(Some(owned(name))),
+            ["preview", name] => Command::Preview(owned(name)),
+            ["history", name] => Command::History(owned(name)),
+            ["enable", name] => Command::Enable(owned(name)),
+            ["disable", name] => Command::Disable(owned(name)),
+            ["check", name] => Command::Check(owned(name)),
+            ["keygen", path] => Command::Keygen(owned(path)),
+            _ => return None,
+        })
+    }
+
+    /// The sync the command reports on itself (its setup error is not repeated).
+    fn sync(&self) -> Option<&str> {
+        match self {
+            Command::Once(Some(name)) | Command::Preview(name) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// A command line that is not understood: the usage goes to standard error, status 2.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}\n{USAGE}", self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
 
 async fn terminated() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -45,41 +112,65 @@ async fn terminated() {
     }
 }
 
-async fn run(args: Vec<String>) -> Result<bool, Box<dyn std::error::Error>> {
+async fn run(args: Vec<String>, line: &ProgressLine) -> Result<bool, Box<dyn std::error::Error>> {
     let mut config = None;
     let mut rest = Vec::new();
     let mut rows = 10u64;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--config" => config = Some(args.next().ok_or(USAGE)?),
-            "--rows" => rows = args.next().ok_or(USAGE)?.parse().map_err(|_| "--rows needs a number")?,
-            "-h" | "--help" => return Err(USAGE.into()),
+            "--config" => config = Some(args.next().ok_or_else(|| Usage("--config needs a file".into()))?),
+            "--rows" => {
+                rows = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| Usage("--rows needs a number".into()))?;
+            }
+            "-h" | "--help" => return Err(Usage(String::new()).into()),
             _ => rest.push(arg),
         }
     }
-    if let ["keygen", path] = rest.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let words: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let command = Command::parse(&words).ok_or_else(|| {
+        Usage(if words.is_empty() {
+            "no command given".to_owned()
+        } else {
+            format!("unknown command {:?}", words.join(" "))
+        })
+    })?;
+    if let Command::Keygen(path) = &command {
         return keygen(path);
     }
-    let config = Config::load(config.ok_or(USAGE)?)?;
+    let config = Config::load(config.ok_or_else(|| Usage("--config FILE is required".into()))?)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let runner = Runner::new(config, clock).await?;
-    let words: Vec<&str> = rest.iter().map(String::as_str).collect();
+    // Commands that run queries set the syncs up fully (their result's columns
+    // checked); the others do not connect to every database for that.
+    let runner = match command {
+        Command::Run | Command::Once(_) | Command::Preview(_) => Runner::new(config, clock).await?,
+        _ => Runner::without_column_checks(config, clock).await?,
+    };
+    if !matches!(command, Command::Once(None)) {
+        for error in runner.setup_errors() {
+            if error.sync() != command.sync() {
+                line.eprintln(format_args!("reverse_etl: not set up, does not run: {error}"));
+            }
+        }
+    }
     let mut ok = true;
-    match words.as_slice() {
-        ["run"] => {
+    match command {
+        Command::Run => {
             let runner = Arc::new(runner);
-            eprintln!("scheduler running; SIGTERM or Ctrl-C to stop");
+            line.eprintln("scheduler running; SIGTERM or Ctrl-C to stop");
             Scheduler::new(runner.clone()).run(terminated()).await?;
             if let Ok(runner) = Arc::try_unwrap(runner) {
                 runner.shutdown().await?;
             }
             return Ok(true);
         }
-        ["once", rest @ ..] => {
-            let names: Vec<String> = match rest {
-                [name] => vec![(*name).to_owned()],
-                [] => {
+        Command::Once(name) => {
+            let names: Vec<String> = match name {
+                Some(name) => vec![name],
+                None => {
                     let mut names = Vec::new();
                     for sync in &runner.config().syncs {
                         if runner.is_enabled(&sync.name)? {
@@ -88,13 +179,21 @@ async fn run(args: Vec<String>) -> Result<bool, Box<dyn std::error::Error>> {
                     }
                     names
                 }
-                _ => return Err(USAGE.into()),
             };
             if names.is_empty() {
-                eprintln!("nothing to run: every sync is disabled");
+                line.eprintln("nothing to run: every sync is disabled");
             }
             for name in names {
-                let record = runner.run(&name).await?;
+                let report = match run_once(&runner, &name, line).await {
+                    Ok(report) => report,
+                    Err(error) if error.is_setup_error() => {
+                        println!("{name}: not run: not set up\n  {}", indent(&error.to_string()));
+                        ok = false;
+                        continue;
+                    }
+                    Err(error) => return Err(error.into()),
+                };
+                let record = report.record;
                 println!(
                     "{}: run {} {} — {} rows read, {} calls delivered, {} row errors{}{}",
                     record.sync,
@@ -104,16 +203,28 @@ async fn run(args: Vec<String>) -> Result<bool, Box<dyn std::error::Error>> {
                     record.calls_delivered,
                     record.row_errors,
                     record.row_errors_file.map(|p| format!(" (in {})", p.display())).unwrap_or_default(),
-                    record.error.map(|e| format!("\n  {e}")).unwrap_or_default(),
+                    report
+                        .error
+                        .map(|e| format!("\n  [{}] {}", e.kind(), indent(&e.to_string())))
+                        .unwrap_or_default(),
                 );
                 ok &= record.outcome != Outcome::Failed;
             }
         }
-        ["preview", name] => {
-            let preview = runner.preview(name, rows).await?;
+        Command::Preview(name) => {
+            let preview = match runner.preview(&name, rows).await {
+                Ok(preview) => preview,
+                Err(error) if error.is_setup_error() => {
+                    line.eprintln(format_args!("reverse_etl: not set up, cannot preview: {error}"));
+                    runner.shutdown().await?;
+                    return Ok(false);
+                }
+                Err(error) => return Err(error.into()),
+            };
             println!("-- {}", preview.sql.replace('\n', "\n-- "));
+            // Each warning is a whole diagnostic: `warning: …`, its line and a caret.
             for warning in &preview.warnings {
-                println!("warning: {warning}");
+                println!("{warning}");
             }
             for (column, field) in preview.columns.iter().zip(&preview.fields) {
                 println!("column {column:?} -> {field}");
@@ -125,22 +236,25 @@ async fn run(args: Vec<String>) -> Result<bool, Box<dyn std::error::Error>> {
                 println!("row error: {error}");
             }
         }
-        ["history", name] => {
-            println!("run  outcome    started                      rows     calls    errors   error");
-            for r in runner.history(name)? {
+        Command::History(name) => {
+            println!(
+                "run  outcome    started                      rows     calls    errors   kind               error"
+            );
+            for r in runner.history(&name)? {
                 println!(
-                    "{:<4} {:<10} {:<28} {:<8} {:<8} {:<8} {}",
+                    "{:<4} {:<10} {:<28} {:<8} {:<8} {:<8} {:<18} {}",
                     r.run,
                     r.outcome.to_string(),
                     r.started_at.to_string(),
                     r.rows_read,
                     r.calls_delivered,
                     r.row_errors,
-                    r.error.unwrap_or_default()
+                    r.error_kind.map_or("", |kind| kind.as_str()),
+                    indent(&r.error.unwrap_or_default()),
                 );
             }
         }
-        ["check", name] => match runner.check_source(name).await {
+        Command::Check(name) => match runner.check_source(&name).await {
             Ok(()) => println!("{name}: ok (connected and ran SELECT 1)"),
             Err(RunnerError::Source { source, .. }) => {
                 println!("{name}: the {} step failed: {source}", source.check_step());
@@ -148,12 +262,45 @@ async fn run(args: Vec<String>) -> Result<bool, Box<dyn std::error::Error>> {
             }
             Err(e) => return Err(e.into()),
         },
-        ["enable", name] => runner.set_enabled(name, true)?,
-        ["disable", name] => runner.set_enabled(name, false)?,
-        _ => return Err(USAGE.into()),
+        Command::Enable(name) => runner.set_enabled(&name, true)?,
+        Command::Disable(name) => runner.set_enabled(&name, false)?,
+        Command::Keygen(_) => unreachable!("handled above"),
     }
     runner.shutdown().await?;
     Ok(ok)
+}
+
+/// Runs `sync` once, showing its progress on the progress line while it goes.
+async fn run_once(runner: &Runner, sync: &str, line: &ProgressLine) -> Result<RunReport, RunnerError> {
+    let run = runner.run(sync);
+    tokio::pin!(run);
+    let mut ticker = tokio::time::interval(Duration::from_millis(250));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let started = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            report = &mut run => {
+                line.clear();
+                return report;
+            }
+            _ = ticker.tick(), if line.is_enabled() => {
+                if let Some(p) = runner.progress(sync) {
+                    line.draw(|| {
+                        let seconds = started.elapsed().as_secs_f64().max(0.001);
+                        format!(
+                            "{sync}: run {} — {} rows read, {} calls delivered, {} row errors ({:.0} rows/s)",
+                            p.run, p.rows_read, p.calls_delivered, p.row_errors, p.rows_read as f64 / seconds
+                        )
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Lines after the first indented under it.
+fn indent(text: &str) -> String {
+    text.replace('\n', "\n  ")
 }
 
 /// `keygen PATH`: a new Ed25519 key pair; prints the public key's authorized_keys line.
@@ -178,19 +325,23 @@ fn keygen(_path: &str) -> Result<bool, Box<dyn std::error::Error>> {
 }
 
 fn main() -> ExitCode {
+    use std::io::IsTerminal;
+    let line = ProgressLine::new();
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(line.log_writer())
+        // Colours only on a terminal: a redirected standard error gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
-    match runtime.block_on(run(std::env::args().skip(1).collect())) {
+    match runtime.block_on(run(std::env::args().skip(1).collect(), &line)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("reverse_etl: {e}");
+            line.eprintln(format_args!("reverse_etl: {e}"));
             ExitCode::from(2)
         }
     }

@@ -337,7 +337,9 @@ impl Runner {
             match checked {
                 Ok((template, report)) => {
                     for warning in report.warnings() {
-                        tracing::warn!(sync = %sync.name, "{warning}");
+                        // One line: the whole diagnostic (`warning: …`, its line and a
+                        // caret) is for Preview::warnings and the query checks' users.
+                        tracing::warn!(sync = %sync.name, at = %warning.position(), "query: {}", warning.message());
                     }
                     warnings.insert(sync.name.clone(), report.into_warnings());
                     templates.insert(sync.name.clone(), template);
@@ -368,7 +370,7 @@ impl Runner {
             for name in names {
                 // A conflict is kept (and logged); a source that cannot answer is
                 // asked again before the sync's next run.
-                let _ = runner.check_columns(&name).await;
+                let _ = runner.check_columns(&name, true).await;
             }
         }
         Ok(runner)
@@ -435,8 +437,9 @@ impl Runner {
 
     /// Checks the column names of `sync`'s query against the mapping rules, asking
     /// its source for them ([`Source::columns`]) unless that was done: `Ok` when they
-    /// map, or when the source could not answer (logged; asked again next time).
-    async fn check_columns(&self, sync: &str) -> Result<(), RunnerError> {
+    /// map, or when the source could not answer (asked again next time; logged as a
+    /// warning `at_setup`, else the run about to start meets the same error).
+    async fn check_columns(&self, sync: &str, at_setup: bool) -> Result<(), RunnerError> {
         let refused =
             |error: &SyncError| RunnerError::Columns { sync: sync.to_owned(), error: error.clone() };
         match self.columns.lock().expect("the column checks").get(sync) {
@@ -456,8 +459,12 @@ impl Runner {
         };
         let names = match self.sources[&config.source].columns(rendered.sql()).await {
             Ok(names) => names,
-            Err(error) => {
+            Err(error) if at_setup => {
                 tracing::warn!(sync, %error, "cannot read the query's columns to check them; they are checked again before its next run");
+                return Ok(());
+            }
+            Err(error) => {
+                tracing::debug!(sync, %error, "cannot read the query's columns to check them");
                 return Ok(());
             }
         };
@@ -478,7 +485,7 @@ impl Runner {
         if let Some(error) = self.setup_error(sync) {
             return Err(error);
         }
-        self.check_columns(sync).await
+        self.check_columns(sync, false).await
     }
 
     fn mapping_options(&self, config: &SyncConfig) -> MappingOptions {
