@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load on the collector over loopback: wrk posts 500-call batches for 20 s, once
 # at the default durability (fsync at most every second) and once with an fsync
-# on every append. Reports accepted calls per second and latency percentiles.
+# on every append. Reports accepted calls per second, latency percentiles and the
+# collector's peak resident memory.
 #
 #   bash benches/scripts/collector_load.sh [CONNECTIONS] [SECONDS]
 #
@@ -38,7 +39,8 @@ for durability in interval:1s every-append; do
     for _ in $(seq 50); do curl -s http://127.0.0.1:18080/health >/dev/null && break; sleep 0.1; done
     echo "== durability $durability"
     wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_}s" --latency -s "$WORK/post.lua" http://127.0.0.1:18080/v1/batch \
-        | tee "$WORK/wrk.txt" | grep -E "Requests/sec|50%|99%|Non-2xx" || true
+        | tee "$WORK/wrk.txt" | grep -E "Requests/sec|50%|90%|99%|Non-2xx" || true
     awk '/Requests\/sec/ {printf "accepted calls/s: %.0f\n", $2 * 500}' "$WORK/wrk.txt"
+    awk '/VmHWM/ {printf "peak RSS: %.0f MiB\n", $2 / 1024}' /proc/$PID/status
     kill -TERM $PID; wait $PID || true
 done

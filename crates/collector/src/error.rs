@@ -70,6 +70,14 @@ pub enum ApiError {
         /// Why.
         message: String,
     },
+    /// Clients outpace the writer: the request waited
+    /// [`crate::CollectorConfig::queue_timeout`] for room among the queued calls.
+    /// 503 with `Retry-After: 1`; nothing of the request was kept.
+    #[error("the collector is busy: {message}")]
+    Busy {
+        /// What is full.
+        message: String,
+    },
 }
 
 /// One call of a request that is not valid, as an answer lists it.
@@ -112,7 +120,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::TooLarge { .. } | ApiError::BadRequest { .. } | ApiError::InvalidCalls { .. } => 400,
             ApiError::Timeout { .. } => 408,
-            ApiError::Unavailable { .. } => 503,
+            ApiError::Unavailable { .. } | ApiError::Busy { .. } => 503,
         }
     }
 
@@ -127,6 +135,7 @@ impl ApiError {
             ApiError::InvalidCalls { .. } => "invalid_calls",
             ApiError::Timeout { .. } => "timeout",
             ApiError::Unavailable { .. } => "unavailable",
+            ApiError::Busy { .. } => "busy",
         }
     }
 

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
     ACCEPT, ALLOW, AUTHORIZATION, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue,
-    WWW_AUTHENTICATE,
+    RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -56,6 +56,14 @@ pub struct CollectorConfig {
     pub tick: Duration,
     /// How long a graceful shutdown waits for requests in flight. Default: 30 s.
     pub drain_timeout: Duration,
+    /// The most calls accepted and waiting for the writer (to be spooled) at
+    /// once: memory stays bounded when clients outpace the writer. A request
+    /// waits for room (back-pressure) up to [`CollectorConfig::queue_timeout`].
+    /// Default: 200,000.
+    pub max_queued_calls: usize,
+    /// How long a request waits for room among the queued calls before it is
+    /// answered 503 with `Retry-After: 1` (the SDKs retry it). Default: 10 s.
+    pub queue_timeout: Duration,
 }
 
 impl std::fmt::Debug for CollectorConfig {
@@ -69,6 +77,8 @@ impl std::fmt::Debug for CollectorConfig {
             .field("max_connections", &self.max_connections)
             .field("tick", &self.tick)
             .field("drain_timeout", &self.drain_timeout)
+            .field("max_queued_calls", &self.max_queued_calls)
+            .field("queue_timeout", &self.queue_timeout)
             .finish()
     }
 }
@@ -85,6 +95,8 @@ impl CollectorConfig {
             max_connections: 1024,
             tick: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(30),
+            max_queued_calls: 200_000,
+            queue_timeout: Duration::from_secs(10),
         }
     }
 
@@ -101,6 +113,8 @@ impl CollectorConfig {
             ("header_timeout", self.header_timeout.is_zero()),
             ("body_timeout", self.body_timeout.is_zero()),
             ("tick", self.tick.is_zero()),
+            ("max_queued_calls", self.max_queued_calls == 0),
+            ("queue_timeout", self.queue_timeout.is_zero()),
         ];
         match zero.iter().find(|(_, is_zero)| *is_zero) {
             Some((setting, _)) => {
@@ -189,8 +203,16 @@ impl Collector {
                 message: format!("cannot start the writer thread: {e}"),
             })?;
         let rejected = config.rejected.clone().map(|c| Arc::new(Mutex::new(RejectedLog::new(c))));
-        let state =
-            Arc::new(State { config: config.clone(), clock, to_writer, metrics, rejected, writer_stopped });
+        let queued = Arc::new(Semaphore::new(config.max_queued_calls.min(Semaphore::MAX_PERMITS)));
+        let state = Arc::new(State {
+            config: config.clone(),
+            clock,
+            to_writer,
+            queued,
+            metrics,
+            rejected,
+            writer_stopped,
+        });
         let graceful = GracefulShutdown::new();
         let permits = Arc::new(Semaphore::new(config.max_connections));
         let mut http = hyper::server::conn::http1::Builder::new();
@@ -245,6 +267,8 @@ struct State {
     config: CollectorConfig,
     clock: Arc<dyn Clock>,
     to_writer: mpsc::Sender<Append>,
+    /// Room for calls waiting for the writer, one permit per call.
+    queued: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     rejected: Option<Arc<Mutex<RejectedLog>>>,
     /// Why the bucket writer stopped, once it has: `/health` then fails, so that a
@@ -459,6 +483,21 @@ async fn route_request(
     }
     if !calls.is_empty() {
         let types: Vec<_> = calls.iter().map(Call::call_type).collect();
+        // Room among the calls waiting for the writer, or 503 after a while.
+        let wanted = u32::try_from(calls.len().min(state.config.max_queued_calls)).unwrap_or(u32::MAX);
+        let room = tokio::time::timeout(state.config.queue_timeout, state.queued.acquire_many(wanted)).await;
+        let _room = match room {
+            Ok(Ok(permits)) => permits,
+            Ok(Err(_)) => return Err(ApiError::Unavailable { message: "the writer has shut down".into() }),
+            Err(_) => {
+                return Err(ApiError::Busy {
+                    message: format!(
+                        "{} calls are waiting to be stored, the most this collector queues; retry later",
+                        state.config.max_queued_calls
+                    ),
+                });
+            }
+        };
         let (reply, answer) = oneshot::channel();
         let gone = || ApiError::Unavailable { message: "the writer has shut down".into() };
         state.to_writer.send(Append { calls, reply }).await.map_err(|_| gone())?;
@@ -563,6 +602,9 @@ fn error_response(error: &ApiError) -> Response<Full<Bytes>> {
         }
         ApiError::Timeout { .. } => {
             headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        ApiError::Busy { .. } => {
+            headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         _ => {}
     }

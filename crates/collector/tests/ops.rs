@@ -330,3 +330,78 @@ async fn connections_past_the_cap_wait_until_one_is_free() {
     let (_, got) = c.stop().await;
     assert_eq!(got.len(), 1);
 }
+
+/// The system clock, but reading it on the collector's writer thread takes
+/// `delay` while `slow` is set: a writer that cannot keep up.
+#[derive(Debug)]
+struct SlowWriterClock {
+    slow: std::sync::atomic::AtomicBool,
+    delay: Duration,
+}
+
+impl cdp_bucket::Clock for SlowWriterClock {
+    fn now(&self) -> cdp_calls::Timestamp {
+        let on_writer = std::thread::current().name() == Some("cdp-writer");
+        if on_writer && self.slow.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(self.delay);
+        }
+        cdp_bucket::SystemClock.now()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_writer_falls_behind_requests_wait_then_get_503_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(SlowWriterClock {
+        slow: std::sync::atomic::AtomicBool::new(false),
+        delay: Duration::from_millis(1500),
+    });
+    let c = common::start_collector_with_clock(
+        dir.path(),
+        FileFormat::Json,
+        clock.clone(),
+        |w| w,
+        |mut c| {
+            c.max_queued_calls = 5;
+            c.queue_timeout = Duration::from_millis(300);
+            c
+        },
+    )
+    .await;
+    let http = client();
+    let batch = |tag: &str, n: usize| json!({ "batch": (0..n).map(|i| track(&format!("{tag}-{i}"))).collect::<Vec<_>>() });
+    clock.slow.store(true, std::sync::atomic::Ordering::SeqCst);
+    // Five calls take every place while the writer works on them for 1.5 s.
+    let first = tokio::spawn({
+        let (http, url, body) = (http.clone(), c.url("/v1/batch"), batch("first", 5));
+        async move { http.post(url).basic_auth(KEY, Some("")).json(&body).send().await.unwrap().status() }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The next request waits for room (back-pressure), then is refused after the
+    // queue timeout with 503 and Retry-After, long before the writer is done.
+    let started = Instant::now();
+    let busy =
+        http.post(c.url("/v1/batch")).basic_auth(KEY, Some("")).json(&batch("busy", 2)).send().await.unwrap();
+    let waited = started.elapsed();
+    assert_eq!(busy.status(), 503);
+    assert_eq!(busy.headers()["retry-after"], "1");
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_millis(1200),
+        "waited {waited:?}"
+    );
+    let body: serde_json::Value = busy.json().await.unwrap();
+    assert_eq!(body["code"], "busy", "{body}");
+    assert_eq!(first.await.unwrap(), 200);
+    // Once the writer has caught up, the retry is taken.
+    clock.slow.store(false, std::sync::atomic::Ordering::SeqCst);
+    let retried =
+        http.post(c.url("/v1/batch")).basic_auth(KEY, Some("")).json(&batch("busy", 2)).send().await.unwrap();
+    assert_eq!(retried.status(), 200);
+    let (_, got) = c.stop().await;
+    let want: BTreeMap<String, usize> =
+        ["first-0", "first-1", "first-2", "first-3", "first-4", "busy-0", "busy-1"]
+            .iter()
+            .map(|id| (id.to_string(), 1))
+            .collect();
+    assert_eq!(got, want, "what was acknowledged, once; nothing of the refused request");
+}

@@ -61,7 +61,18 @@ pub async fn start_collector(
     writer_config: impl FnOnce(WriterConfig) -> WriterConfig,
     collector_config: impl FnOnce(CollectorConfig) -> CollectorConfig,
 ) -> Running {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    start_collector_with_clock(dir, format, Arc::new(SystemClock), writer_config, collector_config).await
+}
+
+/// [`start_collector`] with the clock the writer and the handlers read.
+#[allow(dead_code)]
+pub async fn start_collector_with_clock(
+    dir: &Path,
+    format: FileFormat,
+    clock: Arc<dyn Clock>,
+    writer_config: impl FnOnce(WriterConfig) -> WriterConfig,
+    collector_config: impl FnOnce(CollectorConfig) -> CollectorConfig,
+) -> Running {
     let writer_config = writer_config(
         WriterConfig::new(Id::new("web").unwrap(), Id::new("events").unwrap(), format)
             .with_spool_dir(dir.join("spool")),
