@@ -87,6 +87,7 @@ mod report;
 mod spool;
 mod tls;
 mod writer;
+mod writer_thread;
 
 pub use crate::bucket::Bucket;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
@@ -94,4 +95,5 @@ pub use crate::error::BucketError;
 pub use crate::name::{Id, InvalidId, ObjectName, Position};
 pub use crate::report::{FileReport, Published, SyncReport, Window};
 pub use crate::spool::{Durability, SpoolRepair, SpoolUsage};
+pub use crate::writer_thread::WriterThread;
 pub use crate::writer::{Appended, BucketWriter, Recovery, WriterConfig};

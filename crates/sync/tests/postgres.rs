@@ -278,7 +278,7 @@ async fn overlapping_windows_give_identical_message_ids() {
     // A changed value gives another id.
     sql(&format!("UPDATE {schema}.people SET name = 'Ada Lovelace' WHERE id = 1")).await;
     clock.set(ts("2026-11-23T10:00:00Z"));
-    runner.run("people").await.unwrap().record;
+    runner.run("people").await.unwrap();
     let sent = calls(dir.path());
     assert_ne!(sent[6]["messageId"], sent[0]["messageId"]);
     assert_eq!(sent[7]["messageId"], sent[1]["messageId"]);
