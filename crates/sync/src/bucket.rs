@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cdp_bucket::{BucketWriter, SyncReport};
+use cdp_bucket::{SyncReport, WriterThread};
 use cdp_calls::Call;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -11,31 +11,31 @@ use crate::{Delivery, Destination, DestinationError, Rejection};
 /// Calls handed to the writer at a time.
 const BATCH: usize = 500;
 
-/// Appends the calls of a run to a [`BucketWriter`] (in batches, through its
-/// spool), and publishes them as one sync when the run finishes: each run is one
+/// Appends the calls of a run to a bucket writer on a thread of its own
+/// ([`WriterThread`]: in batches, through its spool), and publishes them as one sync when the run finishes: each run is one
 /// position, one file per call type.
 ///
 /// The writer is shared: several syncs may deliver to the same bucket destination.
 /// A run holds the writer from its first call to its end, so that runs of
 /// different syncs never mix in a position (a second run waits for the first to
 /// finish). A run that fails publishes nothing: its calls are taken back
-/// ([`BucketWriter::discard_open`]), also when the destination is dropped
+/// ([`cdp_bucket::BucketWriter::discard_open`]), also when the destination is dropped
 /// unfinished, and the next run reads the same rows again. The one exception is a
 /// run that fills a file past the writer's `max_file_bytes`: what it wrote up to
 /// then was published as a position of its own.
 #[derive(Debug)]
 pub struct BucketDestination {
     name: String,
-    writer: Arc<Mutex<BucketWriter>>,
+    writer: Arc<Mutex<WriterThread>>,
     /// The writer, held from the run's first call to its end.
-    held: Option<OwnedMutexGuard<BucketWriter>>,
+    held: Option<OwnedMutexGuard<WriterThread>>,
     pending: Vec<Call>,
     published: Vec<SyncReport>,
 }
 
 impl BucketDestination {
     /// A destination writing through `writer`.
-    pub fn new(name: impl Into<String>, writer: Arc<Mutex<BucketWriter>>) -> BucketDestination {
+    pub fn new(name: impl Into<String>, writer: Arc<Mutex<WriterThread>>) -> BucketDestination {
         BucketDestination {
             name: name.into(),
             writer,
@@ -55,7 +55,7 @@ impl BucketDestination {
     }
 
     /// The writer, waiting for a run of another sync to end first.
-    async fn writer(&mut self) -> &mut BucketWriter {
+    async fn writer(&mut self) -> &mut WriterThread {
         if self.held.is_none() {
             self.held = Some(self.writer.clone().lock_owned().await);
         }
@@ -72,11 +72,12 @@ impl BucketDestination {
         Ok(())
     }
 
-    /// Takes back what this run appended, and lets the writer go.
+    /// Takes back what this run appended, and lets the writer go. The discard is
+    /// queued before the writer is let go, so the next run's calls come after it.
     fn discard(&mut self) {
         self.pending.clear();
-        if let Some(mut writer) = self.held.take()
-            && let Err(e) = writer.discard_open()
+        if let Some(writer) = self.held.take()
+            && let Err(e) = writer.discard_open_later()
         {
             tracing::error!(destination = %self.name, error = %e, "the failed run's calls could not be taken back");
         }

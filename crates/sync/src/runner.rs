@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use cdp_bucket::{Bucket, BucketWriter, Clock, WriterConfig};
+use cdp_bucket::{Bucket, Clock, WriterConfig, WriterThread};
 use cdp_calls::{Call, Timestamp};
 use cdp_query::{CheckOptions, QueryError, QueryTemplate, QueryWarning, SyncVariables};
 use cdp_rows::{
@@ -235,7 +235,7 @@ pub struct Runner {
     state: StateDir,
     clock: Arc<dyn Clock>,
     sources: BTreeMap<String, Arc<dyn Source>>,
-    writers: BTreeMap<String, Arc<Mutex<BucketWriter>>>,
+    writers: BTreeMap<String, Arc<Mutex<WriterThread>>>,
     /// The syncs whose query passed its checks.
     templates: BTreeMap<String, QueryTemplate>,
     warnings: BTreeMap<String, Vec<QueryWarning>>,
@@ -309,14 +309,15 @@ impl Runner {
                 if let Some(spool) = spool {
                     writer_config = writer_config.with_spool_dir(spool);
                 }
-                let (mut writer, recovery) =
-                    BucketWriter::open(Bucket::from_url(bucket).map_err(bad)?, writer_config, clock.clone())
+                // On a thread of its own: its spool I/O never holds up a worker.
+                let (writer, recovery) =
+                    WriterThread::open(Bucket::from_url(bucket).map_err(bad)?, writer_config, clock.clone())
                         .await
                         .map_err(bad)?;
                 // Calls in the open window belong to a run that never finished: it
                 // failed, and its next run reads the same rows again.
                 if recovery.resumed_calls > 0 {
-                    let discarded = writer.discard_open().map_err(bad)?;
+                    let discarded = writer.discard_open().await.map_err(bad)?;
                     tracing::warn!(destination = %name, calls = discarded, "took back the calls of a run that did not finish");
                 }
                 writers.insert(name.clone(), Arc::new(Mutex::new(writer)));
