@@ -50,7 +50,10 @@
 //!   `/v1/alias`: one call; its type is the path's.
 //! - `POST /v1/batch` (also `/v1/import`): `{"batch": [...], "context"?,
 //!   "integrations"?, "sentAt"?}`; each item carries its `type`.
-//! - `GET /health`: `{"status":"ok"}`.
+//! - `GET /health`: `{"status":"ok"}`; once the bucket writer has stopped (a
+//!   position conflict: another writer exports the same integration and action),
+//!   `503 {"status":"stopped","message"}`, so that a load balancer in front of
+//!   several collectors stops sending calls to this one (they would all get `503`).
 //! - `GET /metrics`: the metrics below, in the Prometheus text format
 //!   (OpenMetrics when the scraper asks for it). Not authenticated: keep the
 //!   port where only your scraper and your SDKs reach it, or put a proxy in front.
