@@ -554,21 +554,28 @@ impl Runner {
         let config = self.sync(sync)?;
         self.ready(sync).await?;
         let started_at = self.clock.now();
-        let Some(_lock) = self.state.try_lock(sync)? else {
+        let name = sync.to_owned();
+        let Some(_lock) = self.on_state(move |state| state.try_lock(&name)).await? else {
             return self.record_skipped(sync, started_at);
         };
-        let state = self.state.load(sync)?;
-        let run = self.state.next_run(sync)?;
-        // Recorded at once, so the run's number is taken and a process that dies
-        // mid-run leaves it in the history as failed.
-        self.state.record(&RunRecord::nothing_read(
-            run,
-            sync,
-            started_at,
-            state.last_sync_time,
-            Outcome::Failed,
-            &RunError::Interrupted,
-        ))?;
+        let name = sync.to_owned();
+        let (state, run) = self
+            .on_state(move |state| {
+                let loaded = state.load(&name)?;
+                let run = state.next_run(&name)?;
+                // Recorded at once, so the run's number is taken and a process that
+                // dies mid-run leaves it in the history as failed.
+                state.record(&RunRecord::nothing_read(
+                    run,
+                    &name,
+                    started_at,
+                    loaded.last_sync_time,
+                    Outcome::Failed,
+                    &RunError::Interrupted,
+                ))?;
+                Ok((loaded, run))
+            })
+            .await?;
         let counters = Arc::new(Counters {
             run,
             started_at,
@@ -580,11 +587,11 @@ impl Runner {
         let mut tally = Tally::new(self.state.row_errors_path(sync, run), counters);
         let mut error = self.run_inner(config, state, started_at, &mut tally).await.err();
         let row_errors_file = tally.finish_csv();
-        if error.is_none()
-            && let Err(e) =
-                self.state.save(sync, &SyncState { last_sync_time: started_at.as_secs(), ..state })
-        {
-            error = Some(RunError::State(e));
+        if error.is_none() {
+            let (name, done) = (sync.to_owned(), SyncState { last_sync_time: started_at.as_secs(), ..state });
+            if let Err(e) = self.on_state(move |state| state.save(&name, &done)).await {
+                error = Some(RunError::State(e));
+            }
         }
         let outcome = if error.is_none() { Outcome::Succeeded } else { Outcome::Failed };
         let record = RunRecord {
@@ -601,7 +608,8 @@ impl Runner {
             error: error.as_ref().map(ToString::to_string),
             error_kind: error.as_ref().map(RunError::kind),
         };
-        self.state.record(&record)?;
+        let recorded = record.clone();
+        self.on_state(move |state| state.record(&recorded)).await?;
         match &error {
             None => tracing::info!(
                 sync,
@@ -614,6 +622,23 @@ impl Runner {
             Some(error) => tracing::error!(sync, run, kind = %error.kind(), "run failed: {error}"),
         }
         Ok(RunReport { record, error })
+    }
+
+    /// Runs work on the state directory (small files, each written with an
+    /// `fsync`) on the blocking pool, off the async workers.
+    async fn on_state<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&StateDir) -> Result<T, StateError> + Send + 'static,
+    ) -> Result<T, StateError> {
+        let state = self.state.clone();
+        match tokio::task::spawn_blocking(move || work(&state)).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StateError::Io {
+                path: self.state.path().to_owned(),
+                source: std::io::Error::other(format!("the state task was cancelled: {e}")),
+            }),
+        }
     }
 
     /// Records a run of `sync` due at `now` as skipped: the previous run is still
