@@ -149,7 +149,8 @@ async fn run(args: Vec<String>, line: &ProgressLine) -> Result<bool, Box<dyn std
         Command::Run | Command::Once(_) | Command::Preview(_) => Runner::new(config, clock).await?,
         _ => Runner::without_column_checks(config, clock).await?,
     };
-    if !matches!(command, Command::Once(None)) {
+    // `once` says it for each sync it runs, and the scheduler (`run`) logs it.
+    if !matches!(command, Command::Once(None) | Command::Run) {
         for error in runner.setup_errors() {
             if error.sync() != command.sync() {
                 line.eprintln(format_args!("reverse_etl: not set up, does not run: {error}"));
