@@ -1116,11 +1116,12 @@ fn text_rows_streamed_into_the_file_then_out_of_order_give_the_sorted_file() {
 
 #[test]
 fn parquet_switches_from_streaming_to_sorting_after_spilling() {
-    // In order for more than one Arrow batch and past the in-memory spool limit,
-    // then out of order: the encoder reads back what it streamed and sorts.
+    // In order for more than the rows held back (16,384), many Arrow batches and
+    // past the in-memory spool limit, then a call older than every row encoded: the
+    // encoder reads back what it streamed and sorts.
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let mut calls: Vec<Call> = file_order(&many_calls(9_000)).into_iter().cloned().collect();
-    let late = calls.split_off(8_990);
+    let mut calls: Vec<Call> = file_order(&many_calls(40_000)).into_iter().cloned().collect();
+    let late = calls.split_off(39_990);
     calls.extend(late.into_iter().rev());
     let early = Call::identify("early").with_message_id("early").with_received_at(ts("2000-01-01T00:00:00Z"));
     calls.push(early);
@@ -1132,17 +1133,68 @@ fn parquet_switches_from_streaming_to_sorting_after_spilling() {
             .with_row_group_rows(1000)
             .with_spill_dir(dir.path()),
     ] {
-        let bytes = encode_with(FileFormat::Parquet, CallType::Identify, options.clone(), &calls);
+        let mut encoder = ParquetEncoder::new(CallType::Identify, options.clone());
+        for call in &calls[..calls.len() - 1] {
+            encoder.write(call).unwrap();
+        }
+        assert!(encoder.is_streaming(), "the last ten rows reversed are put in order while streaming");
+        encoder.write(&calls[calls.len() - 1]).unwrap();
+        assert!(!encoder.is_streaming(), "a call older than the rows encoded turns it to sorting");
+        let bytes = encoder.finish(Vec::new()).unwrap();
         assert_rows_eq(
             &read_parquet(CallType::Identify, &bytes),
             &expected_rows(&calls),
             &format!("{options:?}"),
         );
         assert_sorting_metadata(&parquet_metadata(&bytes), "switched");
-        // Streaming only, through a spooled file.
+        // Streaming only, through a spooled file: the same bytes.
         let in_order: Vec<Call> = file_order(&calls).into_iter().cloned().collect();
-        let bytes = encode_with(FileFormat::Parquet, CallType::Identify, options.clone(), &in_order);
-        assert_rows_eq(&read_parquet(CallType::Identify, &bytes), &expected_rows(&calls), "streamed");
+        let streamed = encode_with(FileFormat::Parquet, CallType::Identify, options.clone(), &in_order);
+        assert!(streamed == bytes, "{options:?}: streamed and sorted files differ");
+    }
+}
+
+/// `calls` in file order, then each block of `block` calls reversed: every call is
+/// at most `block` places from where it belongs.
+fn nearly_ordered(calls: &[Call], block: usize) -> Vec<Call> {
+    let mut out: Vec<Call> = file_order(calls).into_iter().cloned().collect();
+    for chunk in out.chunks_mut(block) {
+        chunk.reverse();
+    }
+    out
+}
+
+#[test]
+fn parquet_puts_calls_slightly_out_of_order_in_order_while_streaming() {
+    // What a collector sees: requests stamped on different threads, appended a few
+    // milliseconds out of order. Blocks of up to 8,000 reversed stay within the
+    // 16,384 rows held back (2,000 within the 5,000 held with row groups of 5,000);
+    // the file is the one the calls in order give, byte for byte.
+    let calls: Vec<Call> = many_calls(60_000).into_iter().filter(|c| c.received_at.is_some()).collect();
+    let in_order: Vec<Call> = file_order(&calls).into_iter().cloned().collect();
+    for (options, largest) in
+        [(EncodeOptions::default(), 8_000), (EncodeOptions::default().with_row_group_rows(5_000), 2_000)]
+    {
+        let want = encode_with(FileFormat::Parquet, CallType::Identify, options.clone(), &in_order);
+        for block in [2, 100, 1_024, largest] {
+            let input = nearly_ordered(&calls, block);
+            let mut encoder = ParquetEncoder::new(CallType::Identify, options.clone());
+            for call in &input {
+                encoder.write(call).unwrap();
+                assert!(encoder.is_streaming(), "block {block}: still streaming");
+            }
+            let got = encoder.finish(Vec::new()).unwrap();
+            assert!(got == want, "block {block} {options:?}: the file differs from the in-order one");
+        }
+        // Reversed blocks far larger than the rows held back: sorted at the end,
+        // the same file again.
+        let input = nearly_ordered(&calls, 30_000);
+        let mut encoder = ParquetEncoder::new(CallType::Identify, options.clone());
+        for call in &input {
+            encoder.write(call).unwrap();
+        }
+        assert!(!encoder.is_streaming());
+        assert!(encoder.finish(Vec::new()).unwrap() == want, "sorted at the end");
     }
 }
 
