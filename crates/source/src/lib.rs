@@ -415,10 +415,11 @@ pub trait Source: Send + Sync + fmt::Debug {
 
     /// The names of the columns `sql` returns, in order and spelled as
     /// [`Source::query`] would give them ([`RowStream::columns`]), found without
-    /// reading a row: the query is prepared (PostgreSQL, SQLite, MySQL) or run so that
-    /// it returns no rows (Snowflake: `SELECT * FROM (<sql>) LIMIT 0`), under the same
-    /// read-only guards and statement timeout as [`Source::query`]. `sql` is a rendered
-    /// query (no `{{last_sync_time}}` left in it).
+    /// reading a row: the query is prepared (PostgreSQL, SQLite, MySQL) or run limited
+    /// to no rows (Snowflake: `LIMIT 0`, or `SELECT * FROM (<sql>) AS cdp_preview LIMIT
+    /// 0` for a query with a limit of its own), under the same read-only guards and
+    /// statement timeout as [`Source::query`]. `sql` is a rendered query (no
+    /// `{{last_sync_time}}` left in it).
     ///
     /// A runner asks this when it sets a sync up, to find columns that cannot be mapped
     /// (two columns setting the same field) before any run. Errors are those of
