@@ -306,7 +306,9 @@ async fn writer_loop(
     const GROUP_CALLS: usize = 20_000;
     loop {
         let started = Instant::now();
-        let published = tokio::select! {
+        // Replies go out after the metrics are updated, so that a scrape after an
+        // answer sees the calls in the spool.
+        let (published, replies, outcome) = tokio::select! {
             request = requests.recv() => {
                 let Some(first) = request else { break };
                 let mut calls = first.calls;
@@ -322,10 +324,7 @@ async fn writer_loop(
                 }
                 let result = writer.append(calls).await;
                 let outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
-                for reply in replies {
-                    let _ = reply.send(outcome.clone());
-                }
-                match result {
+                let published = match result {
                     Ok(appended) => appended.published,
                     Err(e @ BucketError::PositionConflict { .. }) => {
                         tracing::error!(error = %e, "the bucket writer stopped");
@@ -336,10 +335,11 @@ async fn writer_loop(
                         note_stop(&e);
                         Vec::new()
                     }
-                }
+                };
+                (published, replies, outcome)
             }
             _ = ticker.tick() => match writer.tick_in_background().await {
-                Ok(published) => published,
+                Ok(published) => (published, Vec::new(), Ok(())),
                 Err(e) => {
                     note_stop(&e);
                     if e.is_transient() {
@@ -347,11 +347,14 @@ async fn writer_loop(
                     } else {
                         tracing::error!(error = %e, "the bucket writer failed");
                     }
-                    Vec::new()
+                    (Vec::new(), Vec::new(), Ok(()))
                 }
             }
         };
         metrics.writer(&writer, clock.now(), &published, started.elapsed());
+        for reply in replies {
+            let _ = reply.send(outcome.clone());
+        }
     }
     writer.shutdown().await.map_err(CollectorError::Writer)
 }
