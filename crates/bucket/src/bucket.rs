@@ -24,6 +24,12 @@ use crate::{BucketError, ObjectName};
 /// | `az://container/path`, `abfs[s]://container@account.dfs.core.windows.net/path` | Azure Blob Storage | `path/` |
 /// | `memory:///path` | in-memory (tests and examples) | `path/` |
 ///
+/// The cloud stores are cargo features of this crate, all on by default: `s3`, `gcs`
+/// and `azure`. A URL for a store this build lacks is
+/// [`BucketError::BackendNotBuilt`], naming the feature;
+/// [`Bucket::check_backend`] tells without building anything. Local directories
+/// and `memory:///` need no feature.
+///
 /// Cloud stores are configured the way `object_store` configures them: its builders
 /// read their environment variables (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT`,
 /// `AWS_ALLOW_HTTP`, `GOOGLE_SERVICE_ACCOUNT`, `AZURE_STORAGE_ACCOUNT_NAME`, …) and
@@ -130,7 +136,12 @@ impl Bucket {
             return Bucket::local(url);
         }
         let (scheme, path) = ObjectStoreScheme::parse(&parsed).map_err(|e| bad(e.to_string()))?;
+        if let Some(error) = not_built(&parsed, &scheme) {
+            return Err(error);
+        }
         let prefix = Path::parse(path).map_err(|e| bad(format!("invalid path: {e}")))?;
+        // Only the cloud stores take options.
+        #[cfg_attr(not(any(feature = "s3", feature = "gcs", feature = "azure")), allow(unused_variables))]
         let options: Vec<(String, String)> =
             options.into_iter().map(|(k, v)| (k.as_ref().to_ascii_lowercase(), v.into())).collect();
         let store: Arc<dyn ObjectStore> = match scheme {
@@ -139,6 +150,7 @@ impl Bucket {
                 return Bucket::local(dir);
             }
             ObjectStoreScheme::Memory => Arc::new(InMemory::new()),
+            #[cfg(feature = "s3")]
             ObjectStoreScheme::AmazonS3 => {
                 crate::tls::install_crypto_provider();
                 let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(url);
@@ -148,6 +160,7 @@ impl Bucket {
                 }
                 Arc::new(builder.build().map_err(|e| bad(e.to_string()))?)
             }
+            #[cfg(feature = "gcs")]
             ObjectStoreScheme::GoogleCloudStorage => {
                 crate::tls::install_crypto_provider();
                 let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url);
@@ -157,6 +170,7 @@ impl Bucket {
                 }
                 Arc::new(builder.build().map_err(|e| bad(e.to_string()))?)
             }
+            #[cfg(feature = "azure")]
             ObjectStoreScheme::MicrosoftAzure => {
                 crate::tls::install_crypto_provider();
                 let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url);
@@ -169,6 +183,32 @@ impl Bucket {
             other => return Err(bad(format!("{other:?} URLs are not supported as buckets"))),
         };
         Ok(Bucket { store, prefix, location: redact(&parsed), local: None })
+    }
+
+    /// Checks that this build has the store a bucket URL names, without building it
+    /// or creating anything: a URL of a cloud store whose cargo feature was not
+    /// enabled is [`BucketError::BackendNotBuilt`]. Anything else wrong with the URL
+    /// is left to [`Bucket::from_url`]; directories always pass.
+    ///
+    /// ```
+    /// use cdp_bucket::{Bucket, BucketError};
+    ///
+    /// assert!(Bucket::check_backend("exports/daily").is_ok());
+    /// match Bucket::check_backend("s3://my-bucket/exports") {
+    ///     Ok(()) => assert!(cfg!(feature = "s3")),
+    ///     Err(BucketError::BackendNotBuilt { feature, .. }) => assert_eq!(feature, "s3"),
+    ///     Err(other) => panic!("{other}"),
+    /// }
+    /// ```
+    pub fn check_backend(url: &str) -> Result<(), BucketError> {
+        let Ok(parsed) = Url::parse(url) else { return Ok(()) };
+        if parsed.scheme().len() == 1 {
+            return Ok(());
+        }
+        match ObjectStoreScheme::parse(&parsed) {
+            Ok((scheme, _)) => not_built(&parsed, &scheme).map_or(Ok(()), Err),
+            Err(_) => Ok(()),
+        }
     }
 
     /// The object store.
@@ -192,6 +232,26 @@ impl Bucket {
     }
 }
 
+/// The cargo feature that brings a cloud store, and whether this build has it.
+fn backend_feature(scheme: &ObjectStoreScheme) -> Option<(&'static str, bool)> {
+    match scheme {
+        ObjectStoreScheme::AmazonS3 => Some(("s3", cfg!(feature = "s3"))),
+        ObjectStoreScheme::GoogleCloudStorage => Some(("gcs", cfg!(feature = "gcs"))),
+        ObjectStoreScheme::MicrosoftAzure => Some(("azure", cfg!(feature = "azure"))),
+        _ => None,
+    }
+}
+
+/// The error for a URL of a cloud store this build does not have, if it is one.
+fn not_built(url: &Url, scheme: &ObjectStoreScheme) -> Option<BucketError> {
+    match backend_feature(scheme) {
+        Some((feature, false)) => {
+            Some(BucketError::BackendNotBuilt { url: redact(url), scheme: url.scheme().to_owned(), feature })
+        }
+        _ => None,
+    }
+}
+
 /// The URL without user name, password or query (which may carry secrets).
 fn redact(url: &Url) -> String {
     let mut url = url.clone();
@@ -205,6 +265,7 @@ fn redact(url: &Url) -> String {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "s3")]
     #[test]
     fn urls_pick_the_store_and_prefix() {
         let dir = tempfile::tempdir().unwrap();
@@ -236,6 +297,7 @@ mod tests {
         assert_eq!(bucket.to_string(), "s3://my-bucket/exports/daily");
     }
 
+    #[cfg(all(feature = "s3", feature = "gcs", feature = "azure"))]
     #[test]
     fn cloud_urls_build_their_stores() {
         let gcs =
@@ -270,10 +332,54 @@ mod tests {
     fn bad_urls_name_the_url_and_the_reason() {
         let err = Bucket::from_url("").unwrap_err();
         assert!(matches!(err, BucketError::InvalidBucket { .. }), "{err}");
-        let err = Bucket::from_url_with_options("s3://b/p", [("no_such_option", "1")]).unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains("s3://b/p") && text.contains("no_such_option"), "{text}");
+        #[cfg(feature = "s3")]
+        {
+            let err = Bucket::from_url_with_options("s3://b/p", [("no_such_option", "1")]).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("s3://b/p") && text.contains("no_such_option"), "{text}");
+        }
         let err = Bucket::from_url("ftp://host/dir").unwrap_err();
         assert!(err.to_string().contains("ftp://host/dir"), "{err}");
+    }
+
+    /// Local directories and `memory:///` need no feature; each cloud store works
+    /// exactly when its feature is on, and otherwise fails before anything is built,
+    /// naming the URL (without secrets), its scheme and the feature.
+    #[test]
+    fn cloud_stores_need_their_features() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = dir.path().join("local");
+        assert!(Bucket::from_url(local.to_str().unwrap()).is_ok());
+        assert!(Bucket::from_url("memory:///x").is_ok());
+        assert!(Bucket::check_backend(local.to_str().unwrap()).is_ok());
+        assert!(Bucket::check_backend("memory:///x").is_ok());
+        let cases = [
+            ("s3://user:hunter2@b/p?secret=1", "s3", "s3", cfg!(feature = "s3")),
+            ("gs://b/p", "gs", "gcs", cfg!(feature = "gcs")),
+            ("az://container/p", "az", "azure", cfg!(feature = "azure")),
+            ("abfss://container@account.dfs.core.windows.net/p", "abfss", "azure", cfg!(feature = "azure")),
+        ];
+        for (url, want_scheme, want_feature, built) in cases {
+            match Bucket::check_backend(url) {
+                Ok(()) => assert!(built, "{url} passes only with `{want_feature}`"),
+                Err(BucketError::BackendNotBuilt { url: shown, scheme, feature }) => {
+                    assert!(!built, "{url} is refused only without `{want_feature}`");
+                    assert_eq!((scheme.as_str(), feature), (want_scheme, want_feature));
+                    assert!(!shown.contains("hunter2") && !shown.contains("secret"), "{shown}");
+                }
+                Err(other) => panic!("{url}: {other}"),
+            }
+            if !built {
+                let error = Bucket::from_url(url).unwrap_err();
+                let text = error.to_string();
+                assert!(matches!(error, BucketError::BackendNotBuilt { .. }), "{text}");
+                assert!(
+                    text.contains(&format!("{want_scheme}://"))
+                        && text.contains(&format!("`{want_feature}` feature"))
+                        && !text.contains("hunter2"),
+                    "{text}"
+                );
+            }
+        }
     }
 }

@@ -19,6 +19,21 @@ pub enum BucketError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The bucket URL names a cloud store this build does not have: cdp-bucket was
+    /// built without the cargo feature that brings it.
+    #[error(
+        "bucket {url}: `{scheme}://` buckets need cdp-bucket's `{feature}` feature, which this \
+         build does not have (the `{feature}` feature of cdp-collector, cdp-sync and \
+         cdp-warehouse turns it on)"
+    )]
+    BackendNotBuilt {
+        /// The URL (without credentials or query).
+        url: String,
+        /// Its scheme (`s3`, `gs`, `az`, `abfss`, `https`, …).
+        scheme: String,
+        /// The cargo feature that brings the store (`s3`, `gcs` or `azure`).
+        feature: &'static str,
+    },
     /// A setting is out of range.
     #[error("invalid writer setting `{setting}`: {reason}")]
     InvalidConfig {

@@ -85,6 +85,7 @@ mod local;
 mod name;
 mod report;
 mod spool;
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
 mod tls;
 mod writer;
 mod writer_thread;
@@ -95,5 +96,5 @@ pub use crate::error::BucketError;
 pub use crate::name::{Id, InvalidId, ObjectName, Position};
 pub use crate::report::{FileReport, Published, SyncReport, Window};
 pub use crate::spool::{Durability, SpoolRepair, SpoolUsage};
-pub use crate::writer_thread::WriterThread;
 pub use crate::writer::{Appended, BucketWriter, Recovery, WriterConfig};
+pub use crate::writer_thread::WriterThread;

@@ -4,7 +4,9 @@
 //! A [`Source`] runs one query at a time per call and returns a [`RowStream`]: the
 //! result's [`Columns`] first, then rows one by one, each a `Vec<Value<'static>>` in
 //! column order, ready for [`cdp_rows::RowMapper::map_values`]. It also says which SQL
-//! [`Dialect`] it speaks, for the query checks. Two sources are built in:
+//! [`Dialect`] it speaks, for the query checks. Each source is a cargo feature of
+//! this crate (`postgres` and `sqlite` are on by default; `tls` and `ssh` add TLS and
+//! SSH tunnels):
 //!
 //! - [`PostgresSource`]: a PostgreSQL server through tokio-postgres; each query in its
 //!   own connection and read-only transaction, with a statement timeout; rows in the
@@ -348,19 +350,25 @@ mod check;
 mod error;
 #[cfg(feature = "mysql")]
 mod mysql;
+#[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "snowflake")]
 mod snowflake;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 mod stream;
 #[cfg(feature = "tls")]
 mod tls;
 #[cfg(feature = "ssh")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ssh")))]
+// Tunnels are for the PostgreSQL and MySQL sources; without either, only
+// `generate_key` and `Tunnel` itself are of use.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 pub mod tunnel;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -371,9 +379,9 @@ pub use error::{BoxError, SourceError};
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub use mysql::{MAX_MYSQL_STATEMENT_TIMEOUT, MIN_MYSQL_NET_WRITE_TIMEOUT, MysqlOptions, MysqlSource};
-pub use postgres::{
-    APPLICATION_NAME, DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, PostgresOptions, PostgresSource,
-};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{APPLICATION_NAME, PostgresOptions, PostgresSource};
 /// rustls, re-exported for [`PostgresTls::from_client_config`] (version 0.23, with the
 /// `ring` provider).
 #[cfg(feature = "tls")]
@@ -385,6 +393,8 @@ pub use snowflake::{
     DEFAULT_SNOWFLAKE_RETRY_DELAY, MAX_SNOWFLAKE_STATEMENT_TIMEOUT, SNOWFLAKE_ATTEMPTS,
     SNOWFLAKE_PKCS1_TO_PKCS8, SnowflakeOptions, SnowflakeSource,
 };
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_CHANNEL_CAPACITY, DEFAULT_SQLITE_STATEMENT_TIMEOUT, SqliteOptions,
     SqliteSource,
@@ -393,6 +403,11 @@ pub use stream::{RowStream, Values};
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use tls::{PostgresTls, TlsConfigError};
+
+/// The statement timeout when none is set (PostgreSQL, MySQL, Snowflake): 10 minutes.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(600);
+/// The connect timeout when none is set (PostgreSQL, MySQL): 30 seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A database that runs a sync's query and streams its rows.
 ///

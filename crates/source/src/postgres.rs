@@ -22,12 +22,8 @@ use tokio_postgres::{Client, NoTls};
 
 use self::decode::{Decoder, RawField};
 use crate::error::BoxError;
-use crate::{RowStream, Source, SourceError, Values};
+use crate::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, RowStream, Source, SourceError, Values};
 
-/// The statement timeout when none is set: 10 minutes.
-pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(600);
-/// The connect timeout when none is set: 30 seconds.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The `application_name` sent to the server unless the connection string sets one.
 pub const APPLICATION_NAME: &str = "cdp-warehouse";
 

@@ -2,16 +2,21 @@
 
 use std::sync::Arc;
 
-use cdp_source::{
-    PostgresOptions, PostgresSource, PostgresTls, Source, SourceError, SqliteOptions, SqliteSource,
-};
+use cdp_source::{Source, SourceError};
 
 use crate::config::SourceConfig;
 
 /// Opens the source called `name`.
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "sqlite", feature = "snowflake", feature = "mysql")),
+    allow(unreachable_code)
+)]
 pub(crate) async fn open(name: &str, config: &SourceConfig) -> Result<Arc<dyn Source>, SourceError> {
     Ok(match config {
+        #[cfg(feature = "postgres")]
         SourceConfig::Postgres { url, password, statement_timeout, tls_ca_file, ssh } => {
+            use cdp_source::{PostgresOptions, PostgresSource, PostgresTls};
+
             let mut options = PostgresOptions::new();
             if let Some(password) = password {
                 options = options.password(password.expose());
@@ -37,6 +42,8 @@ pub(crate) async fn open(name: &str, config: &SourceConfig) -> Result<Arc<dyn So
             }
             Arc::new(PostgresSource::new(name, url, options)?)
         }
+        #[cfg(not(feature = "postgres"))]
+        SourceConfig::Postgres { .. } => return Err(not_built(name, "PostgreSQL", "postgres")),
         #[cfg(feature = "snowflake")]
         SourceConfig::Snowflake {
             account,
@@ -79,12 +86,7 @@ pub(crate) async fn open(name: &str, config: &SourceConfig) -> Result<Arc<dyn So
             Arc::new(cdp_source::SnowflakeSource::new(name, options)?)
         }
         #[cfg(not(feature = "snowflake"))]
-        SourceConfig::Snowflake { .. } => {
-            return Err(SourceError::Config {
-                source_name: name.to_owned(),
-                reason: "Snowflake sources need cdp-sync built with its `snowflake` feature".to_owned(),
-            });
-        }
+        SourceConfig::Snowflake { .. } => return Err(not_built(name, "Snowflake", "snowflake")),
         #[cfg(feature = "mysql")]
         SourceConfig::Mysql { url, password, statement_timeout, tls_ca_file, ssh } => {
             let mut options = cdp_source::MysqlOptions::new();
@@ -112,13 +114,11 @@ pub(crate) async fn open(name: &str, config: &SourceConfig) -> Result<Arc<dyn So
             Arc::new(cdp_source::MysqlSource::new(name, url, options)?)
         }
         #[cfg(not(feature = "mysql"))]
-        SourceConfig::Mysql { .. } => {
-            return Err(SourceError::Config {
-                source_name: name.to_owned(),
-                reason: "MySQL sources need cdp-sync built with its `mysql` feature".to_owned(),
-            });
-        }
+        SourceConfig::Mysql { .. } => return Err(not_built(name, "MySQL", "mysql")),
+        #[cfg(feature = "sqlite")]
         SourceConfig::Sqlite { path } => {
+            use cdp_source::{SqliteOptions, SqliteSource};
+
             let (name, path) = (name.to_owned(), path.clone());
             let opened =
                 tokio::task::spawn_blocking(move || SqliteSource::open(name, path, SqliteOptions::new()))
@@ -126,5 +126,14 @@ pub(crate) async fn open(name: &str, config: &SourceConfig) -> Result<Arc<dyn So
                     .expect("opening a SQLite file does not panic");
             Arc::new(opened?)
         }
+        #[cfg(not(feature = "sqlite"))]
+        SourceConfig::Sqlite { .. } => return Err(not_built(name, "SQLite", "sqlite")),
     })
+}
+
+/// The error for a source of a kind this build does not have (the configuration
+/// refuses it when it is read; a hand-made [`SourceConfig`] gets here).
+#[cfg(not(all(feature = "postgres", feature = "sqlite", feature = "snowflake", feature = "mysql")))]
+fn not_built(name: &str, kind: &str, feature: &str) -> SourceError {
+    SourceError::Config { source_name: name.to_owned(), reason: crate::config::not_built(kind, feature) }
 }

@@ -87,7 +87,7 @@ impl RawSsh {
 }
 
 /// The tunnel settings for cdp-source, or why they cannot be used.
-#[cfg(feature = "ssh")]
+#[cfg(all(feature = "ssh", any(feature = "postgres", feature = "mysql")))]
 pub(crate) fn tunnel(
     name: &str,
     ssh: &SshTunnelConfig,
@@ -98,7 +98,7 @@ pub(crate) fn tunnel(
 }
 
 /// Without the `ssh` feature a tunnel cannot be opened.
-#[cfg(not(feature = "ssh"))]
+#[cfg(all(not(feature = "ssh"), any(feature = "postgres", feature = "mysql")))]
 pub(crate) fn not_built(name: &str) -> cdp_source::SourceError {
     cdp_source::SourceError::Config {
         source_name: name.to_owned(),
@@ -106,7 +106,8 @@ pub(crate) fn not_built(name: &str) -> cdp_source::SourceError {
     }
 }
 
-#[cfg(test)]
+// The tests' source is a PostgreSQL one.
+#[cfg(all(test, feature = "postgres"))]
 mod tests {
     use std::path::Path;
 

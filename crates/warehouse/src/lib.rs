@@ -12,8 +12,26 @@
 //! - [`collector`] (`cdp-collector`): the HTTP tracking API in front of the writer.
 //! - [`query`] (`cdp-query`): reverse-ETL query templating and checks.
 //! - [`rows`] (`cdp-rows`): reverse-ETL row-to-call mapping and row errors.
-//! - [`source`] (`cdp-source`): PostgreSQL and SQLite sources.
+//! - [`source`] (`cdp-source`): PostgreSQL, SQLite, Snowflake and MySQL sources.
 //! - [`sync`] (`cdp-sync`): the reverse-ETL runner, scheduler and destinations.
+//!
+//! # Cargo features
+//! Each pipeline is a feature, and so is each cloud store and each source, so that a
+//! build has only what it uses. The default is everything but `snowflake`, `mysql`
+//! and `ssh`.
+//!
+//! | feature | brings |
+//! |---|---|
+//! | `export` | `encode`, `bucket`, `collector`: the bucket export |
+//! | `reverse-etl` | `query`, `rows`, `source`, `sync` (and `bucket`, `encode`): reverse ETL |
+//! | `s3`, `gcs`, `azure` | buckets on Amazon S3, Google Cloud Storage, Azure Blob Storage (local directories need none) |
+//! | `postgres`, `sqlite`, `snowflake`, `mysql` | that source (each turns `reverse-etl` on) |
+//! | `ssh` | SSH tunnels for PostgreSQL and MySQL sources |
+//!
+//! An embedder that only exports to a local directory depends on
+//! `cdp-warehouse = { version = "0.1", default-features = false, features = ["export"] }`
+//! and builds no HTTP client, TLS library or database driver. A bucket URL or source
+//! kind whose feature is off is an error naming the feature.
 //!
 //! ```
 //! use cdp_warehouse::calls::ndjson::CallReader;
@@ -35,11 +53,25 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(any(feature = "export", feature = "reverse-etl"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "export", feature = "reverse-etl"))))]
 pub use cdp_bucket as bucket;
 pub use cdp_calls as calls;
+#[cfg(feature = "export")]
+#[cfg_attr(docsrs, doc(cfg(feature = "export")))]
 pub use cdp_collector as collector;
+#[cfg(any(feature = "export", feature = "reverse-etl"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "export", feature = "reverse-etl"))))]
 pub use cdp_encode as encode;
+#[cfg(feature = "reverse-etl")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reverse-etl")))]
 pub use cdp_query as query;
+#[cfg(feature = "reverse-etl")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reverse-etl")))]
 pub use cdp_rows as rows;
+#[cfg(feature = "reverse-etl")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reverse-etl")))]
 pub use cdp_source as source;
+#[cfg(feature = "reverse-etl")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reverse-etl")))]
 pub use cdp_sync as sync;
