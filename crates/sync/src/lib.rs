@@ -158,6 +158,7 @@
 mod bucket;
 mod config;
 mod destination;
+pub mod diff;
 pub mod http;
 mod ndjson;
 mod run_error;
