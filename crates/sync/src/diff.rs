@@ -73,16 +73,23 @@
 //!   what was last delivered, and nothing otherwise.
 //!
 //! # Memory and disk
-//! Pushed rows are held in one buffer of at most [`DiffOptions::memory_budget`]
-//! bytes (32 MiB by default); a full buffer is sorted and written to a temporary
+//! Pushed rows are held in one buffer of about [`DiffOptions::memory_budget`]
+//! bytes (32 MiB by default; its vectors reserve at most a quarter more); a full buffer is sorted and written to a temporary
 //! file in the spill directory (the snapshot's directory by default), removed from
 //! the directory as soon as it is created on Unix, so that nothing is left behind
-//! even by a crash. The merge reads at most 64 runs at a time (more runs are first
-//! merged into bigger ones), through buffers of at most 64 KiB each, and holds one
-//! row per run. Memory therefore does not grow with the number of keys; disk use
-//! is about the size of the result's payloads plus the new snapshot.
+//! even by a crash. The merge reads at most 64 runs at a time (with more, the
+//! smallest runs are first merged into one, as few as that takes), through
+//! buffers of at most 64 KiB each, and holds one row per run. Memory therefore
+//! does not grow with the number of keys (the budget, plus about 5 MiB at most);
+//! disk use is about the size of the result's keys, ids and payloads plus the new
+//! snapshot.
 //!
-//! All I/O here is blocking: call it from a blocking thread in async code.
+//! A process that dies between writing a new snapshot and renaming it into place
+//! leaves a `.NAME.PID-N.tmp` file next to the snapshot; it is never read, and
+//! [`remove_leftovers`] removes it (call it while holding the sync's run lock).
+//!
+//! All I/O here is blocking: call it from a blocking thread in async code
+//! ([`DiffBuilder`] and [`DiffRun`] are `Send`).
 //!
 //! # Snapshot file format (version 1)
 //! All integers are little-endian.
@@ -557,6 +564,7 @@ struct SpillFile {
     dir: PathBuf,
     path: Option<PathBuf>,
     records: u64,
+    bytes: u64,
 }
 
 impl SpillFile {
@@ -573,7 +581,7 @@ impl SpillFile {
                     } else {
                         Some(path)
                     };
-                    return Ok(SpillFile { file, dir: dir.to_path_buf(), path, records: 0 });
+                    return Ok(SpillFile { file, dir: dir.to_path_buf(), path, records: 0, bytes: 0 });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(io_error("create a sorted run in", dir)(e)),
@@ -628,6 +636,7 @@ impl RunWriter {
         })()
         .map_err(io_error("write a sorted run in", &self.spill.dir))?;
         self.spill.records += 1;
+        self.spill.bytes += 40 + (key.len() + ids.len() + payload.len()) as u64;
         Ok(())
     }
 
@@ -649,6 +658,14 @@ enum RunSource {
 }
 
 impl RunSource {
+    /// The bytes of the records of a spilled run (0 for the buffer).
+    fn bytes(&self) -> u64 {
+        match self {
+            RunSource::File { spill, .. } => spill.bytes,
+            RunSource::Memory { .. } => 0,
+        }
+    }
+
     /// Reads the next record into `rec`; false at the end of the run.
     fn read_into(&mut self, rec: &mut Record) -> Result<bool, DiffError> {
         match self {
@@ -1160,9 +1177,13 @@ impl DiffBuilder {
     /// Ends the pushes and starts the merge: the changes come out of the
     /// [`DiffRun`] in key order.
     pub fn finish(mut self) -> Result<DiffRun, DiffError> {
-        // Fewer than FAN_IN runs at once: merge the oldest ones into bigger runs.
+        // At most FAN_IN runs (the buffer being one) for the last merge: merges the
+        // smallest runs into one, as few of them as that takes, so that a run count
+        // just over FAN_IN costs a pass over a few runs, not over the whole result.
         while self.runs.len() + 1 > FAN_IN {
-            let group: Vec<RunSource> = self.runs.drain(..FAN_IN).collect();
+            let group_len = (self.runs.len() + 2 - FAN_IN).min(FAN_IN);
+            self.runs.sort_by_key(RunSource::bytes);
+            let group: Vec<RunSource> = self.runs.drain(..group_len).collect();
             let mut merger = Merger::new(group)?;
             let mut writer = RunWriter::new(&self.spill_dir(), self.io_buffer)?;
             while let Some(rec) = merger.pop()? {
@@ -1370,6 +1391,38 @@ impl Iterator for DiffRun {
 
 impl std::iter::FusedIterator for DiffRun {}
 
+/// Removes what runs of the snapshot at `snapshot_path` that crashed (or were
+/// killed) left next to it: new snapshots never renamed into place
+/// (`.NAME.PID-N.tmp`) and, on systems other than Unix, sorted runs
+/// (`.cdp-diff-PID-N.run`, in the snapshot's directory only). Returns how many
+/// files it removed. Call it only while no run of this snapshot is going (while
+/// holding the sync's run lock), as it would remove that run's files too.
+pub fn remove_leftovers(snapshot_path: impl AsRef<Path>) -> Result<usize, DiffError> {
+    let snapshot_path = snapshot_path.as_ref();
+    let dir = snapshot_dir(snapshot_path);
+    let name = snapshot_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_error("list the snapshot's directory", dir)(e)),
+    };
+    let prefix = format!(".{name}.");
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(io_error("list the snapshot's directory", dir))?;
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        let leftover = (file_name.starts_with(&prefix) && file_name.ends_with(".tmp"))
+            || (!cfg!(unix) && file_name.starts_with(".cdp-diff-") && file_name.ends_with(".run"));
+        if leftover {
+            let path = entry.path();
+            fs::remove_file(&path).map_err(io_error("remove a leftover file", &path))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(unix)]
 fn sync_dir(dir: &Path) -> Result<(), DiffError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io_error("sync the snapshot's directory", dir))
@@ -1512,24 +1565,57 @@ mod tests {
 
     #[test]
     fn many_runs_merge_in_passes() {
+        for n in [FAN_IN - 1, FAN_IN, FAN_IN + 1, 3 * FAN_IN] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("s");
+            let key = |i: usize| format!("k{:05}", (i * 7919) % 1000);
+            let mut b = DiffBuilder::new(&path, DiffOptions::new().with_memory_budget(1)).unwrap();
+            for i in 0..n {
+                push(&mut b, i as u64 + 1, &key(i), "v");
+            }
+            let mut run = b.finish().unwrap();
+            assert!(run.runs_spilled() >= n as u64 - 1, "{n}: {}", run.runs_spilled());
+            let keys: Vec<Vec<u8>> = changes(&mut run)
+                .into_iter()
+                .map(|c| match c {
+                    Change::Added { key, .. } => key,
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            assert_eq!(keys.len(), n);
+            assert!(keys.windows(2).all(|w| w[0] < w[1]));
+            run.commit().unwrap();
+            assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "only the snapshot is left");
+
+            let mut b = DiffBuilder::new(&path, DiffOptions::new().with_memory_budget(1)).unwrap();
+            for i in (0..n).rev() {
+                push(&mut b, i as u64 + 1, &key(i), if i == 3 { "w" } else { "v" });
+            }
+            let mut run = b.finish().unwrap();
+            assert_eq!(changes(&mut run).len(), 1);
+            assert_eq!(
+                run.counts(),
+                DiffCounts { changed: 1, unchanged: n as u64 - 1, ..DiffCounts::default() }
+            );
+        }
+    }
+
+    #[test]
+    fn leftover_temporary_files_are_removed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s");
-        let mut b = DiffBuilder::new(&path, DiffOptions::new().with_memory_budget(1)).unwrap();
-        for i in 0..(3 * FAN_IN as u64) {
-            push(&mut b, i + 1, &format!("k{:05}", (i * 7919) % 1000), "v");
-        }
+        let mut b = DiffBuilder::new(&path, DiffOptions::new()).unwrap();
+        push(&mut b, 1, "a", "x");
         let mut run = b.finish().unwrap();
-        assert!(run.runs_spilled() > 3 * FAN_IN as u64);
-        let keys: Vec<Vec<u8>> = changes(&mut run)
-            .into_iter()
-            .map(|c| match c {
-                Change::Added { key, .. } => key,
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(keys.len(), 3 * FAN_IN);
-        assert!(keys.windows(2).all(|w| w[0] < w[1]));
+        changes(&mut run);
         run.commit().unwrap();
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "only the snapshot is left");
+        // As a crash between creating and renaming a new snapshot leaves them.
+        fs::write(dir.path().join(".s.123-4.tmp"), b"partial").unwrap();
+        fs::write(dir.path().join(".other.123-4.tmp"), b"another snapshot's").unwrap();
+        assert_eq!(remove_leftovers(&path).unwrap(), 1);
+        let mut names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        names.sort();
+        assert_eq!(names, [".other.123-4.tmp", "s"]);
+        assert_eq!(remove_leftovers(dir.path().join("missing/s")).unwrap(), 0);
     }
 }

@@ -247,6 +247,14 @@ proptest! {
     }
 }
 
+#[test]
+fn builder_and_run_can_move_to_a_blocking_thread() {
+    fn send<T: Send + 'static>() {}
+    send::<DiffBuilder>();
+    send::<cdp_sync::diff::DiffRun>();
+    send::<DiffError>();
+}
+
 fn row(key: &str, content: &str) -> TestRow {
     TestRow { key: Some(key.to_string()), content: content.to_string() }
 }
