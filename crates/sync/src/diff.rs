@@ -62,6 +62,11 @@
 //!   [`DiffBuilder::push`] at once.
 //! - A key longer than [`MAX_KEY_LEN`], ids longer than [`MAX_IDS_LEN`], or a
 //!   payload longer than [`MAX_PAYLOAD_LEN`] ([`RejectReason::TooLarge`]) too.
+//! - A row that the caller finds to be a row error (it could not become a call)
+//!   is given with [`DiffBuilder::keep`], and so is, by the engine, a row with
+//!   oversize ids or payload: its key keeps its snapshot entry. A row error must
+//!   never look like a deleted row (and send a delete event for a user who is
+//!   still there).
 //! - **A key that appears on more than one row of the result**
 //!   ([`RejectReason::DuplicateKey`]): *every* row with that key is a row error
 //!   (yielded as [`Change::Rejected`], in row order, each naming another row with
@@ -309,6 +314,9 @@ pub struct DiffCounts {
     pub unchanged: u64,
     /// Rows refused ([`RejectedRow`]): missing, duplicate or oversize keys.
     pub rejected: u64,
+    /// Keys whose only row was a row error ([`DiffBuilder::keep`]), kept as they
+    /// were.
+    pub kept: u64,
 }
 
 /// What is wrong with a snapshot file.
@@ -436,9 +444,35 @@ fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) 
 struct Record {
     key: Vec<u8>,
     row: u64,
+    /// A row error whose key keeps its previous state ([`DiffBuilder::keep`]).
+    kept: bool,
     hash: u128,
     ids: Vec<u8>,
     payload: Vec<u8>,
+}
+
+impl Record {
+    fn view(&self) -> RecordView<'_> {
+        RecordView {
+            key: &self.key,
+            row: self.row,
+            kept: self.kept,
+            hash: self.hash,
+            ids: &self.ids,
+            payload: &self.payload,
+        }
+    }
+}
+
+/// A record's fields, wherever its bytes are.
+#[derive(Debug, Clone, Copy)]
+struct RecordView<'a> {
+    key: &'a [u8],
+    row: u64,
+    kept: bool,
+    hash: u128,
+    ids: &'a [u8],
+    payload: &'a [u8],
 }
 
 /// A record of the in-memory buffer: where its bytes are in the arena.
@@ -448,6 +482,7 @@ struct Entry {
     key_len: u32,
     ids_len: u32,
     payload_len: u32,
+    kept: bool,
     row: u64,
     hash: [u64; 2],
 }
@@ -469,6 +504,17 @@ impl Entry {
 
     fn hash(&self) -> u128 {
         (u128::from(self.hash[1]) << 64) | u128::from(self.hash[0])
+    }
+
+    fn view<'a>(&self, arena: &'a [u8]) -> RecordView<'a> {
+        RecordView {
+            key: self.key(arena),
+            row: self.row,
+            kept: self.kept,
+            hash: self.hash(),
+            ids: self.ids(arena),
+            payload: self.payload(arena),
+        }
     }
 }
 
@@ -497,8 +543,8 @@ impl SortBuffer {
     /// Adds a row. Each vector grows (by doubling, at least by an eighth) up to its
     /// share of `budget`, in proportion to the bytes it holds, so that together they
     /// reserve about `budget` bytes (unless one row alone needs more).
-    fn push(&mut self, row: &DiffRow<'_>, key: &[u8], hash: u128, budget: usize) {
-        let bytes = key.len() + row.ids.len() + row.payload.len();
+    fn push(&mut self, rec: RecordView<'_>, budget: usize) {
+        let bytes = rec.key.len() + rec.ids.len() + rec.payload.len();
         let used_after = (self.used() + bytes + ENTRY_SIZE) as u128;
         let share = |bytes: usize| (budget as u128 * bytes as u128 / used_after) as usize;
         let (arena_limit, entries_limit) =
@@ -506,16 +552,17 @@ impl SortBuffer {
         grow(&mut self.arena, bytes, arena_limit);
         grow(&mut self.entries, 1, entries_limit);
         let start = self.arena.len();
-        self.arena.extend_from_slice(key);
-        self.arena.extend_from_slice(row.ids);
-        self.arena.extend_from_slice(row.payload);
+        self.arena.extend_from_slice(rec.key);
+        self.arena.extend_from_slice(rec.ids);
+        self.arena.extend_from_slice(rec.payload);
         self.entries.push(Entry {
             start,
-            key_len: key.len() as u32,
-            ids_len: row.ids.len() as u32,
-            payload_len: row.payload.len() as u32,
-            row: row.row,
-            hash: [hash as u64, (hash >> 64) as u64],
+            key_len: rec.key.len() as u32,
+            ids_len: rec.ids.len() as u32,
+            payload_len: rec.payload.len() as u32,
+            kept: rec.kept,
+            row: rec.row,
+            hash: [rec.hash as u64, (rec.hash >> 64) as u64],
         });
     }
 
@@ -538,6 +585,7 @@ impl SortBuffer {
         rec.payload.clear();
         rec.payload.extend_from_slice(entry.payload(&self.arena));
         rec.row = entry.row;
+        rec.kept = entry.kept;
         rec.hash = entry.hash();
     }
 }
@@ -615,28 +663,22 @@ impl RunWriter {
         Ok(RunWriter { out: BufWriter::with_capacity(buffer, file), spill })
     }
 
-    fn write(
-        &mut self,
-        key: &[u8],
-        row: u64,
-        hash: u128,
-        ids: &[u8],
-        payload: &[u8],
-    ) -> Result<(), DiffError> {
+    fn write(&mut self, rec: RecordView<'_>) -> Result<(), DiffError> {
         let out = &mut self.out;
         (|| {
-            out.write_all(&(key.len() as u32).to_le_bytes())?;
-            out.write_all(key)?;
-            out.write_all(&row.to_le_bytes())?;
-            out.write_all(&hash.to_le_bytes())?;
-            out.write_all(&(ids.len() as u32).to_le_bytes())?;
-            out.write_all(ids)?;
-            out.write_all(&(payload.len() as u32).to_le_bytes())?;
-            out.write_all(payload)
+            out.write_all(&(rec.key.len() as u32).to_le_bytes())?;
+            out.write_all(rec.key)?;
+            out.write_all(&rec.row.to_le_bytes())?;
+            out.write_all(&[u8::from(rec.kept)])?;
+            out.write_all(&rec.hash.to_le_bytes())?;
+            out.write_all(&(rec.ids.len() as u32).to_le_bytes())?;
+            out.write_all(rec.ids)?;
+            out.write_all(&(rec.payload.len() as u32).to_le_bytes())?;
+            out.write_all(rec.payload)
         })()
         .map_err(io_error("write a sorted run in", &self.spill.dir))?;
         self.spill.records += 1;
-        self.spill.bytes += 40 + (key.len() + ids.len() + payload.len()) as u64;
+        self.spill.bytes += 41 + (rec.key.len() + rec.ids.len() + rec.payload.len()) as u64;
         Ok(())
     }
 
@@ -694,6 +736,13 @@ impl RunSource {
                 let mut row = [0; 8];
                 reader.read_exact(&mut row).map_err(read_err)?;
                 rec.row = u64::from_le_bytes(row);
+                let mut kept = [0; 1];
+                reader.read_exact(&mut kept).map_err(read_err)?;
+                rec.kept = match kept[0] {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(damaged("a flag neither 0 nor 1")),
+                };
                 let mut hash = [0; 16];
                 reader.read_exact(&mut hash).map_err(read_err)?;
                 rec.hash = u128::from_le_bytes(hash);
@@ -1114,9 +1163,11 @@ impl DiffBuilder {
     }
 
     /// Adds a row of the result. The outer error stops the run (a spill file could
-    /// not be written); the inner one is a row error (a NULL, empty or oversize key,
-    /// oversize ids or payload) after which the run goes on. Duplicate keys are
-    /// found later and come out of [`DiffRun`] as [`Change::Rejected`].
+    /// not be written); the inner one is a row error after which the run goes on:
+    /// a NULL or empty key ([`RejectReason::MissingKey`]), or a part of the row over
+    /// its maximum ([`RejectReason::TooLarge`]; with a key of an accepted length,
+    /// that key keeps its snapshot entry as with [`keep`](Self::keep)). Duplicate
+    /// keys are found later and come out of [`DiffRun`] as [`Change::Rejected`].
     pub fn push(&mut self, row: DiffRow<'_>) -> Result<Result<(), RejectedRow>, DiffError> {
         let key = match row.key {
             Some(key) if !key.is_empty() => key,
@@ -1128,15 +1179,45 @@ impl DiffBuilder {
             ("payload", row.payload.len(), MAX_PAYLOAD_LEN),
         ] {
             if len > max {
+                self.keep(row.row, Some(key))?;
                 return Ok(Err(self.reject(&row, RejectReason::TooLarge { field, len, max }, false)));
             }
         }
-        let record_bytes = key.len() + row.ids.len() + row.payload.len() + ENTRY_SIZE;
+        let rec = RecordView {
+            key,
+            row: row.row,
+            kept: false,
+            hash: xxh3_128(row.content),
+            ids: row.ids,
+            payload: row.payload,
+        };
+        self.buffer_push(rec)?;
+        Ok(Ok(()))
+    }
+
+    /// Adds a row of the result that is a row error the caller reports itself (say,
+    /// a row that could not become a call) but whose key is known: its key counts
+    /// as present, so it is neither sent nor deleted and keeps its snapshot entry as
+    /// it was (or stays absent). Without this the key would look deleted. With
+    /// another row of the same key, the key is a duplicate: that row is
+    /// [`Change::Rejected`] (this one is not, as the caller reports it). A NULL,
+    /// empty or oversize key is ignored: it cannot be in the snapshot.
+    pub fn keep(&mut self, row: u64, key: Option<&[u8]>) -> Result<(), DiffError> {
+        match key {
+            Some(key) if !key.is_empty() && key.len() <= MAX_KEY_LEN => {
+                self.buffer_push(RecordView { key, row, kept: true, hash: 0, ids: &[], payload: &[] })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn buffer_push(&mut self, rec: RecordView<'_>) -> Result<(), DiffError> {
+        let record_bytes = rec.key.len() + rec.ids.len() + rec.payload.len() + ENTRY_SIZE;
         if !self.buffer.is_empty() && self.buffer.used() + record_bytes > self.options.memory_budget {
             self.spill()?;
         }
-        self.buffer.push(&row, key, xxh3_128(row.content), self.options.memory_budget);
-        Ok(Ok(()))
+        self.buffer.push(rec, self.options.memory_budget);
+        Ok(())
     }
 
     fn reject(&mut self, row: &DiffRow<'_>, reason: RejectReason, with_payload: bool) -> RejectedRow {
@@ -1156,13 +1237,7 @@ impl DiffBuilder {
         let mut writer = RunWriter::new(&self.spill_dir(), self.io_buffer)?;
         let arena = &self.buffer.arena;
         for entry in &self.buffer.entries {
-            writer.write(
-                entry.key(arena),
-                entry.row,
-                entry.hash(),
-                entry.ids(arena),
-                entry.payload(arena),
-            )?;
+            writer.write(entry.view(arena))?;
         }
         self.runs.push(writer.finish(self.io_buffer)?);
         self.spilled += 1;
@@ -1187,7 +1262,7 @@ impl DiffBuilder {
             let mut merger = Merger::new(group)?;
             let mut writer = RunWriter::new(&self.spill_dir(), self.io_buffer)?;
             while let Some(rec) = merger.pop()? {
-                writer.write(&rec.key, rec.row, rec.hash, &rec.ids, &rec.payload)?;
+                writer.write(rec.view())?;
                 merger.recycle(rec);
             }
             self.runs.push(writer.finish(self.io_buffer)?);
@@ -1294,11 +1369,16 @@ impl DiffRun {
 
     fn step(&mut self) -> Result<Option<Change>, DiffError> {
         loop {
-            // The rest of a group of rows with one key.
+            // The rest of a group of rows with one key: each is a row error, but
+            // those the caller reports itself (kept) are not reported again.
             if let Some((key, first_row)) = &self.duplicate {
                 if self.merger.peek().is_some_and(|next| next.key == *key) {
                     let (key, other_row) = (key.clone(), *first_row);
                     let rec = self.merger.pop()?.expect("peeked");
+                    if rec.kept {
+                        self.merger.recycle(rec);
+                        continue;
+                    }
                     self.counts.rejected += 1;
                     let reason = RejectReason::DuplicateKey { other_row };
                     return Ok(Some(Change::Rejected(RejectedRow {
@@ -1340,6 +1420,10 @@ impl DiffRun {
                     self.write_snapshot(&rec.key, *hash, ids)?;
                 }
                 self.duplicate = Some((rec.key.clone(), rec.row));
+                if rec.kept {
+                    self.merger.recycle(rec);
+                    continue;
+                }
                 self.counts.rejected += 1;
                 let reason = RejectReason::DuplicateKey { other_row };
                 return Ok(Some(Change::Rejected(RejectedRow {
@@ -1348,6 +1432,14 @@ impl DiffRun {
                     reason,
                     payload: std::mem::take(&mut rec.payload),
                 })));
+            }
+            if rec.kept {
+                if let Some((hash, ids)) = &previous {
+                    self.write_snapshot(&rec.key, *hash, ids)?;
+                }
+                self.counts.kept += 1;
+                self.merger.recycle(rec);
+                continue;
             }
             self.write_snapshot(&rec.key, rec.hash, &rec.ids)?;
             match previous {
@@ -1525,6 +1617,62 @@ mod tests {
     }
 
     #[test]
+    fn keys_of_row_errors_keep_their_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let mut b = DiffBuilder::new(&path, DiffOptions::new()).unwrap();
+        for (row, key) in [(1, "a"), (2, "b"), (3, "c")] {
+            push(&mut b, row, key, "v1");
+        }
+        let mut run = b.finish().unwrap();
+        changes(&mut run);
+        run.commit().unwrap();
+
+        // a: its row failed to map; b: its payload is too large; c: failed and also
+        // on another row; d: a new key whose row failed.
+        let mut b = DiffBuilder::new(&path, DiffOptions::new().with_memory_budget(1)).unwrap();
+        b.keep(1, Some(b"a")).unwrap();
+        let big = vec![0; MAX_PAYLOAD_LEN + 1];
+        let row = DiffRow { row: 2, key: Some(b"b"), content: b"v2", ids: b"", payload: &big };
+        let rejected = b.push(row).unwrap().unwrap_err();
+        assert!(matches!(rejected.reason, RejectReason::TooLarge { field: "payload", .. }));
+        b.keep(3, Some(b"c")).unwrap();
+        push(&mut b, 4, "c", "v2");
+        b.keep(5, Some(b"d")).unwrap();
+        b.keep(6, None).unwrap();
+        let mut run = b.finish().unwrap();
+        let got = changes(&mut run);
+        assert_eq!(
+            got,
+            [Change::Rejected(RejectedRow {
+                row: 4,
+                key: b"c".to_vec(),
+                reason: RejectReason::DuplicateKey { other_row: 3 },
+                payload: b"c=v2".to_vec(),
+            })]
+        );
+        assert_eq!(run.counts(), DiffCounts { rejected: 2, kept: 3, ..DiffCounts::default() });
+        run.commit().unwrap();
+
+        // Every entry is as the first run left it: ids and all.
+        let b = DiffBuilder::new(&path, DiffOptions::new()).unwrap();
+        let mut run = b.finish().unwrap();
+        let deleted: Vec<_> = changes(&mut run)
+            .into_iter()
+            .map(|c| match c {
+                Change::Deleted { key, ids } => {
+                    (String::from_utf8(key).unwrap(), String::from_utf8(ids).unwrap())
+                }
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            deleted,
+            [("a", "ids-a"), ("b", "ids-b"), ("c", "ids-c")].map(|(k, i)| (k.into(), i.into()))
+        );
+    }
+
+    #[test]
     fn commit_needs_a_complete_run() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s");
@@ -1549,11 +1697,18 @@ mod tests {
         for (budget, payload) in [(64 << 10, 100), (64 << 10, 5), (1 << 20, 1000), (1 << 20, 0)] {
             let mut buffer = SortBuffer::default();
             let payload = vec![7; payload];
-            let row = DiffRow { row: 1, key: None, content: b"", ids: b"0123456789", payload: &payload };
+            let rec = RecordView {
+                key: b"key",
+                row: 1,
+                kept: false,
+                hash: 0,
+                ids: b"0123456789",
+                payload: &payload,
+            };
             let record = 13 + payload.len() + ENTRY_SIZE;
             let mut pushes = 0;
             while buffer.used() + record <= budget {
-                buffer.push(&row, b"key", 0, budget);
+                buffer.push(rec, budget);
                 pushes += 1;
             }
             assert_eq!(buffer.entries.len(), pushes);

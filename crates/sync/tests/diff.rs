@@ -20,6 +20,8 @@ const KEYS: [&str; 10] = ["a", "ab", "b", "k1", "k10", "k2", "Z", "é", "\u{0}x"
 struct TestRow {
     key: Option<String>,
     content: String,
+    /// A row that could not become a call: given to the engine with `keep`.
+    error: bool,
 }
 
 fn ids_of(key: &str, content: &str) -> Vec<u8> {
@@ -30,6 +32,31 @@ fn payload_of(key: &str, content: &str, row: u64) -> Vec<u8> {
     format!("{key}={content}@{row}").into_bytes()
 }
 
+/// Pushes `rows` (row numbers from 1 in this order); returns the row errors.
+fn push_rows(builder: &mut DiffBuilder, rows: &[TestRow]) -> Result<Vec<RejectedRow>, DiffError> {
+    let mut refused = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let n = i as u64 + 1;
+        let key = row.key.as_deref().map(str::as_bytes);
+        if row.error {
+            builder.keep(n, key)?;
+            continue;
+        }
+        let text = row.key.as_deref().unwrap_or("");
+        let pushed = builder.push(DiffRow {
+            row: n,
+            key,
+            content: row.content.as_bytes(),
+            ids: &ids_of(text, &row.content),
+            payload: &payload_of(text, &row.content, n),
+        })?;
+        if let Err(rejected) = pushed {
+            refused.push(rejected);
+        }
+    }
+    Ok(refused)
+}
+
 /// Runs the engine over `rows` (row numbers from 1 in this order); returns the
 /// pushes' row errors, the run's changes, and the run (not committed).
 fn run_engine(
@@ -38,21 +65,7 @@ fn run_engine(
     rows: &[TestRow],
 ) -> Result<(Vec<RejectedRow>, Vec<Change>, cdp_sync::diff::DiffRun), DiffError> {
     let mut builder = DiffBuilder::new(path, options)?;
-    let mut refused = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        let n = i as u64 + 1;
-        let key = row.key.as_deref().unwrap_or("");
-        let pushed = builder.push(DiffRow {
-            row: n,
-            key: row.key.as_deref().map(str::as_bytes),
-            content: row.content.as_bytes(),
-            ids: &ids_of(key, &row.content),
-            payload: &payload_of(key, &row.content, n),
-        })?;
-        if let Err(rejected) = pushed {
-            refused.push(rejected);
-        }
-    }
+    let refused = push_rows(&mut builder, rows)?;
     let mut run = builder.finish()?;
     let changes = (&mut run).collect::<Result<Vec<_>, _>>()?;
     Ok((refused, changes, run))
@@ -61,17 +74,29 @@ fn run_engine(
 /// What the snapshot model holds per key: its content and ids.
 type Model = BTreeMap<Vec<u8>, (String, Vec<u8>)>;
 
-/// The changes a run over `rows` must yield against `base`, computed without the
-/// engine, and the snapshot that run leaves when committed.
-fn expected(base: &Model, rows: &[TestRow]) -> (Vec<RejectedRow>, Vec<Change>, Model, u64) {
+/// What a run over some rows must yield against a base, computed without the
+/// engine.
+#[derive(Debug)]
+struct Expected {
+    refused: Vec<RejectedRow>,
+    changes: Vec<Change>,
+    /// The snapshot the run leaves when committed.
+    next: Model,
+    unchanged: u64,
+    kept: u64,
+}
+
+fn expected(base: &Model, rows: &[TestRow]) -> Expected {
     let mut refused = Vec::new();
-    let mut by_key: BTreeMap<Vec<u8>, Vec<(u64, &str)>> = BTreeMap::new();
+    // Per key, its rows: (row number, content, is a row error).
+    let mut by_key: BTreeMap<Vec<u8>, Vec<(u64, &str, bool)>> = BTreeMap::new();
     for (i, row) in rows.iter().enumerate() {
         let n = i as u64 + 1;
         match row.key.as_deref() {
             Some(key) if !key.is_empty() => {
-                by_key.entry(key.as_bytes().to_vec()).or_default().push((n, &row.content))
+                by_key.entry(key.as_bytes().to_vec()).or_default().push((n, &row.content, row.error))
             }
+            _ if row.error => {} // the caller reports it; the engine has nothing to keep
             key => refused.push(RejectedRow {
                 row: n,
                 key: Vec::new(),
@@ -83,30 +108,40 @@ fn expected(base: &Model, rows: &[TestRow]) -> (Vec<RejectedRow>, Vec<Change>, M
     let mut keys: Vec<&Vec<u8>> = base.keys().chain(by_key.keys()).collect();
     keys.sort();
     keys.dedup();
-    let mut changes = Vec::new();
-    let mut next = Model::new();
-    let mut unchanged = 0;
+    let mut want = Expected { refused, changes: Vec::new(), next: Model::new(), unchanged: 0, kept: 0 };
     for key in keys {
         let text = String::from_utf8(key.clone()).unwrap();
+        let changes = &mut want.changes;
         match (base.get(key), by_key.get(key).map(Vec::as_slice)) {
             (Some((_, ids)), None) => changes.push(Change::Deleted { key: key.clone(), ids: ids.clone() }),
-            (old, Some([(row, content)])) => {
-                next.insert(key.clone(), (content.to_string(), ids_of(&text, content)));
+            (old, Some([(_, _, true)])) => {
+                // Its only row is a row error: the key stays as it was.
+                if let Some(old) = old {
+                    want.next.insert(key.clone(), old.clone());
+                }
+                want.kept += 1;
+            }
+            (old, Some([(row, content, false)])) => {
+                want.next.insert(key.clone(), (content.to_string(), ids_of(&text, content)));
                 let payload = payload_of(&text, content, *row);
                 match old {
                     None => changes.push(Change::Added { key: key.clone(), payload }),
                     Some((old_content, _)) if old_content != content => {
                         changes.push(Change::Changed { key: key.clone(), payload })
                     }
-                    Some(_) => unchanged += 1,
+                    Some(_) => want.unchanged += 1,
                 }
             }
             (old, Some(dups)) => {
-                // Every row of a duplicated key is an error; the key keeps its entry.
+                // Every row of a duplicated key is an error (those the caller
+                // reports are not reported again); the key keeps its entry.
                 if let Some(old) = old {
-                    next.insert(key.clone(), old.clone());
+                    want.next.insert(key.clone(), old.clone());
                 }
-                for (i, (row, content)) in dups.iter().enumerate() {
+                for (i, (row, content, error)) in dups.iter().enumerate() {
+                    if *error {
+                        continue;
+                    }
                     let other_row = if i == 0 { dups[1].0 } else { dups[0].0 };
                     changes.push(Change::Rejected(RejectedRow {
                         row: *row,
@@ -119,7 +154,7 @@ fn expected(base: &Model, rows: &[TestRow]) -> (Vec<RejectedRow>, Vec<Change>, M
             (None, None) => unreachable!("a key from one of the two"),
         }
     }
-    (refused, changes, next, unchanged)
+    want
 }
 
 /// One edit of the test table.
@@ -130,13 +165,15 @@ enum Edit {
 }
 
 /// One run: edits to the table, extra rows of this result only (duplicates of a
-/// key, NULL and empty keys), the order the rows come in, the memory budget, and
+/// key, NULL and empty keys), rows that are row errors, the order the rows come in, the memory budget, and
 /// whether the run commits (or how many changes it reads before failing).
 #[derive(Debug, Clone)]
 struct Step {
     edits: Vec<Edit>,
     duplicates: Vec<(usize, u8)>,
     keyless: Vec<(bool, u8)>,
+    /// Keys whose row is a row error in this result (added when not in the table).
+    errors: Vec<usize>,
     shuffle: u64,
     budget: usize,
     failure: Option<usize>,
@@ -158,14 +195,16 @@ fn step(keys: usize, edits: usize) -> impl Strategy<Value = Step> {
         prop::collection::vec(edit, 0..edits),
         prop::collection::vec((0..keys, 0u8..4), 0..3),
         prop::collection::vec((any::<bool>(), 0u8..4), 0..2),
+        prop::collection::vec(0..keys, 0..3),
         any::<u64>(),
         prop_oneof![Just(1usize), Just(150), Just(600), Just(4096), Just(1 << 20)],
         prop::option::weighted(0.25, 0usize..6),
     )
-        .prop_map(|(edits, duplicates, keyless, shuffle, budget, failure)| Step {
+        .prop_map(|(edits, duplicates, keyless, errors, shuffle, budget, failure)| Step {
             edits,
             duplicates,
             keyless,
+            errors,
             shuffle,
             budget,
             failure,
@@ -199,25 +238,37 @@ fn check_steps(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 }
             }
         }
-        let mut rows: Vec<TestRow> =
-            table.iter().map(|(&k, &v)| TestRow { key: Some(key_of(k)), content: format!("v{v}") }).collect();
+        let row = |key: Option<String>, content: String| TestRow { key, content, error: false };
+        let mut rows: Vec<TestRow> = table
+            .iter()
+            .map(|(&k, &v)| TestRow {
+                error: step.errors.contains(&k),
+                ..row(Some(key_of(k)), format!("v{v}"))
+            })
+            .collect();
         rows.extend(
-            step.duplicates.iter().map(|&(k, v)| TestRow { key: Some(key_of(k)), content: format!("d{v}") }),
-        );
-        rows.extend(
-            step.keyless
+            step.errors
                 .iter()
-                .map(|&(null, v)| TestRow { key: (!null).then(String::new), content: format!("n{v}") }),
+                .filter(|k| !table.contains_key(k))
+                .map(|&k| TestRow { error: true, ..row(Some(key_of(k)), "e".to_string()) }),
+        );
+        rows.extend(step.duplicates.iter().map(|&(k, v)| row(Some(key_of(k)), format!("d{v}"))));
+        rows.extend(
+            step.keyless.iter().map(|&(null, v)| TestRow {
+                error: v == 3,
+                ..row((!null).then(String::new), format!("n{v}"))
+            }),
         );
         shuffle(&mut rows, step.shuffle);
 
-        let (want_refused, want_changes, next, want_unchanged) = expected(&base, &rows);
+        let want = expected(&base, &rows);
+        let (want_refused, want_changes) = (&want.refused, &want.changes);
         let options = DiffOptions::new().with_memory_budget(step.budget);
         match step.failure {
             None => {
                 let (refused, changes, run) = run_engine(&path, options, &rows).unwrap();
-                prop_assert_eq!(&refused, &want_refused);
-                prop_assert_eq!(&changes, &want_changes);
+                prop_assert_eq!(&refused, want_refused);
+                prop_assert_eq!(&changes, want_changes);
                 let counts = run.counts();
                 prop_assert_eq!(
                     counts.rejected as usize,
@@ -230,32 +281,21 @@ fn check_steps(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     (counts.added as usize, counts.changed as usize, counts.deleted as usize),
                     (added, changed, deleted)
                 );
-                prop_assert_eq!(counts.unchanged, want_unchanged);
+                prop_assert_eq!((counts.unchanged, counts.kept), (want.unchanged, want.kept));
                 run.commit().unwrap();
-                base = next;
+                base = want.next;
             }
             Some(read) => {
                 // Reads some changes (perhaps all), then fails: nothing is committed.
                 let mut builder = DiffBuilder::new(&path, options).unwrap();
-                for (i, row) in rows.iter().enumerate() {
-                    let key = row.key.as_deref().unwrap_or("");
-                    let _ = builder
-                        .push(DiffRow {
-                            row: i as u64 + 1,
-                            key: row.key.as_deref().map(str::as_bytes),
-                            content: row.content.as_bytes(),
-                            ids: &ids_of(key, &row.content),
-                            payload: &payload_of(key, &row.content, i as u64 + 1),
-                        })
-                        .unwrap();
-                }
+                push_rows(&mut builder, &rows).unwrap();
                 let mut run = builder.finish().unwrap();
                 let got: Vec<Change> = (&mut run).take(read).map(Result::unwrap).collect();
                 prop_assert_eq!(&got[..], &want_changes[..read.min(want_changes.len())]);
                 drop(run);
                 // The base is as it was: the same run again yields the same changes.
                 let (_, again, run) = run_engine(&path, DiffOptions::new(), &rows).unwrap();
-                prop_assert_eq!(&again, &want_changes);
+                prop_assert_eq!(&again, want_changes);
                 drop(run);
             }
         }
@@ -295,7 +335,7 @@ fn builder_and_run_can_move_to_a_blocking_thread() {
 }
 
 fn row(key: &str, content: &str) -> TestRow {
-    TestRow { key: Some(key.to_string()), content: content.to_string() }
+    TestRow { key: Some(key.to_string()), content: content.to_string(), error: false }
 }
 
 #[test]
