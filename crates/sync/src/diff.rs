@@ -852,6 +852,9 @@ struct SnapshotReader {
     current: Option<(Vec<u8>, u128, Vec<u8>)>,
     spare_key: Vec<u8>,
     spare_ids: Vec<u8>,
+    /// The key of the record before (kept apart from `current`, which the merge
+    /// takes), to check the order.
+    last_key: Vec<u8>,
 }
 
 impl fmt::Debug for SnapshotReader {
@@ -885,6 +888,7 @@ impl SnapshotReader {
             current: None,
             spare_key: Vec::new(),
             spare_ids: Vec::new(),
+            last_key: Vec::new(),
         };
         reader.start(len)?;
         Ok(Some(reader))
@@ -974,7 +978,9 @@ impl SnapshotReader {
 
     /// Moves to the next record; at the end, checks the count and checksum.
     fn advance(&mut self) -> Result<(), DiffError> {
-        let previous = self.current.take();
+        if let Some((key, _, ids)) = self.current.take() {
+            (self.spare_key, self.spare_ids) = (key, ids);
+        }
         if self.remaining == 0 {
             if self.read != self.count {
                 return Err(
@@ -995,14 +1001,11 @@ impl SnapshotReader {
         let ids_len = self.read_len(MAX_IDS_LEN, "an ids length past the end or over the maximum")?;
         ids.resize(ids_len, 0);
         self.read_hashed(&mut ids, "cut short in its ids")?;
-        let in_order = !key.is_empty() && previous.as_ref().is_none_or(|(prev, _, _)| *prev < key);
-        if !in_order {
+        if key.is_empty() || (self.read > 0 && self.last_key >= key) {
             return Err(self.problem(SnapshotProblem::OutOfOrder { record: self.read }));
         }
-        if let Some((prev_key, _, prev_ids)) = previous {
-            self.spare_key = prev_key;
-            self.spare_ids = prev_ids;
-        }
+        self.last_key.clear();
+        self.last_key.extend_from_slice(&key);
         self.read += 1;
         self.current = Some((key, u128::from_le_bytes(hash), ids));
         Ok(())

@@ -446,14 +446,11 @@ fn every_flipped_byte_of_a_snapshot_is_reported() {
     assert_eq!(changes.len(), 5);
 }
 
-#[test]
-fn a_snapshot_with_keys_out_of_order_is_reported() {
-    // A well-formed file (right lengths, count and checksum) whose keys are not
-    // sorted: written by hand, as another program could.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s");
+/// A snapshot file with these keys in this order (hashes zero, no ids), with the
+/// right lengths, count and checksum: as another program could write it.
+fn snapshot_file(keys: &[Vec<u8>]) -> Vec<u8> {
     let mut body = Vec::new();
-    for key in [&b"b"[..], b"a"] {
+    for key in keys {
         body.extend_from_slice(&(key.len() as u32).to_le_bytes());
         body.extend_from_slice(key);
         body.extend_from_slice(&[0; 16]);
@@ -462,12 +459,43 @@ fn a_snapshot_with_keys_out_of_order_is_reported() {
     let mut file = b"CDPDIFF\0".to_vec();
     file.extend_from_slice(&1u32.to_le_bytes());
     file.extend_from_slice(&0u32.to_le_bytes());
-    file.extend_from_slice(&2u64.to_le_bytes());
+    file.extend_from_slice(&(keys.len() as u64).to_le_bytes());
     file.extend_from_slice(&(body.len() as u64).to_le_bytes());
     file.extend_from_slice(&xxhash_of(&body).to_le_bytes());
     file.extend_from_slice(&body);
-    std::fs::write(&path, &file).unwrap();
-    assert_eq!(open_problem(&path), SnapshotProblem::OutOfOrder { record: 1 });
+    file
+}
+
+#[test]
+fn a_snapshot_with_keys_out_of_order_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let keys = |keys: &[&str]| keys.iter().map(|k| k.as_bytes().to_vec()).collect::<Vec<_>>();
+    std::fs::write(&path, snapshot_file(&keys(&["a", "b"]))).unwrap();
+    assert_eq!(run_engine(&path, DiffOptions::new(), &[]).unwrap().1.len(), 2, "the format as documented");
+    for (order, record) in [(&["b", "a"][..], 1), (&["a", "a"], 1), (&["", "a"], 0), (&["a", "c", "b"], 2)] {
+        std::fs::write(&path, snapshot_file(&keys(order))).unwrap();
+        assert_eq!(open_problem(&path), SnapshotProblem::OutOfOrder { record }, "{order:?}");
+    }
+
+    // Checked while the run reads it too: the file is rewritten in place (same
+    // length, right checksum) after the builder checked it.
+    let mut sorted: Vec<Vec<u8>> = (0..10_000).map(|i| format!("k{i:05}").into_bytes()).collect();
+    std::fs::write(&path, snapshot_file(&sorted)).unwrap();
+    let builder = DiffBuilder::new(&path, DiffOptions::new()).unwrap();
+    sorted.swap(9_000, 9_001);
+    {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all(&snapshot_file(&sorted)).unwrap();
+    }
+    let mut run = builder.finish().unwrap();
+    let error = (&mut run).find_map(Result::err).expect("an error");
+    assert!(
+        matches!(error, DiffError::Snapshot { problem: SnapshotProblem::OutOfOrder { record: 9_001 }, .. }),
+        "{error}"
+    );
+    assert!(matches!(run.commit(), Err(DiffError::Failed { .. })));
 }
 
 fn xxhash_of(bytes: &[u8]) -> u64 {
