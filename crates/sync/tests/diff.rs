@@ -490,7 +490,7 @@ fn a_snapshot_with_keys_out_of_order_is_reported() {
         file.write_all(&snapshot_file(&sorted)).unwrap();
     }
     let mut run = builder.finish().unwrap();
-    let error = (&mut run).find_map(Result::err).expect("an error");
+    let error = run.find_map(Result::err).expect("an error");
     assert!(
         matches!(error, DiffError::Snapshot { problem: SnapshotProblem::OutOfOrder { record: 9_001 }, .. }),
         "{error}"
