@@ -57,8 +57,9 @@ const KIND_SEAL: u8 = 3;
 pub enum Durability {
     /// `fsync` before every `append` returns: nothing acknowledged is ever lost.
     EveryAppend,
-    /// `fsync` at most once per interval (during an `append` or a `tick` once the
-    /// interval has passed): a power loss loses at most about this much.
+    /// `fsync` at most once per interval (started by an `append` or a `tick` once
+    /// the interval has passed, on a thread of its own: no append waits for it): a
+    /// power loss loses at most about this much, and the time the `fsync` takes.
     Interval(Duration),
     /// Never `fsync` appended calls; the operating system writes them back.
     Never,
@@ -195,7 +196,7 @@ impl Spool {
         };
         self.next_seq += 1;
         let len = bytes.len() as u64;
-        Ok(Segment { file, path, len, records: 1, unsynced: false, last_sync: Instant::now() })
+        Ok(Segment { file, path, len, records: 1, unsynced: false, last_sync: Instant::now(), syncing: None })
     }
 
     /// Reopens a recovered segment for appending, at its (repaired) length.
@@ -208,6 +209,7 @@ impl Spool {
             records: usage.records,
             unsynced: false,
             last_sync: Instant::now(),
+            syncing: None,
         })
     }
 }
@@ -292,6 +294,8 @@ pub(crate) struct Segment {
     records: u64,
     unsynced: bool,
     last_sync: Instant,
+    /// An interval's `fsync`, running on a thread of its own.
+    syncing: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Segment {
@@ -312,8 +316,42 @@ impl Segment {
         self.unsynced = true;
         match durability {
             Durability::EveryAppend => self.sync(),
-            Durability::Interval(every) if self.last_sync.elapsed() >= every => self.sync(),
+            Durability::Interval(every) if self.last_sync.elapsed() >= every => self.sync_in_background(),
             Durability::Interval(_) | Durability::Never => Ok(()),
+        }
+    }
+
+    /// Starts an `fsync` on a thread of its own, unless one is still running; an
+    /// error of the last one is returned (once it has finished). The appends go on
+    /// meanwhile: what was written before the `fsync` started is durable when it
+    /// ends.
+    fn sync_in_background(&mut self) -> Result<(), BucketError> {
+        if let Some(syncing) = &self.syncing {
+            if !syncing.is_finished() {
+                return Ok(());
+            }
+            self.finish_background_sync()?;
+        }
+        let file = self.file.try_clone().map_err(spool_err(&self.path))?;
+        let thread = std::thread::Builder::new()
+            .name("cdp-spool-sync".into())
+            .spawn(move || file.sync_data())
+            .map_err(spool_err(&self.path))?;
+        self.syncing = Some(thread);
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    /// Waits for the background `fsync`, if any, and returns its error.
+    fn finish_background_sync(&mut self) -> Result<(), BucketError> {
+        let Some(syncing) = self.syncing.take() else { return Ok(()) };
+        match syncing.join() {
+            Ok(result) => result.map_err(spool_err(&self.path)),
+            Err(_) => Err(BucketError::Spool {
+                path: self.path.clone(),
+                source: std::io::Error::other("the thread syncing the spool file panicked"),
+            }),
         }
     }
 
@@ -331,12 +369,15 @@ impl Segment {
     /// to sync.
     pub(crate) fn sync_if_due(&mut self, durability: Durability) -> Result<(), BucketError> {
         match durability {
-            Durability::Interval(every) if self.unsynced && self.last_sync.elapsed() >= every => self.sync(),
+            Durability::Interval(every) if self.unsynced && self.last_sync.elapsed() >= every => {
+                self.sync_in_background()
+            }
             _ => Ok(()),
         }
     }
 
     fn sync(&mut self) -> Result<(), BucketError> {
+        self.finish_background_sync()?;
         self.file.sync_data().map_err(spool_err(&self.path))?;
         self.unsynced = false;
         self.last_sync = Instant::now();

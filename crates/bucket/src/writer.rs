@@ -282,6 +282,8 @@ pub struct BucketWriter {
     published: Vec<SyncReport>,
     /// After a failed publish: not before then again (unless asked to wait).
     retry_at: Option<std::time::Instant>,
+    /// Published spool files being deleted on the blocking pool.
+    deleting: Vec<tokio::task::JoinHandle<()>>,
     stopped: Option<String>,
     batch: BatchPayload,
 }
@@ -354,6 +356,7 @@ impl BucketWriter {
             publisher: Arc::new(Publisher { bucket: bucket.clone(), config: config.clone() }),
             published: Vec::new(),
             retry_at: None,
+            deleting: Vec::new(),
             stopped: None,
             batch: BatchPayload::default(),
         };
@@ -774,6 +777,9 @@ impl BucketWriter {
         loop {
             self.collect_publishing(true).await?;
             if self.unpublished.is_empty() {
+                for deleting in std::mem::take(&mut self.deleting) {
+                    let _ = deleting.await;
+                }
                 return Ok(std::mem::take(&mut self.published));
             }
             self.start_publishing();
@@ -822,9 +828,16 @@ impl BucketWriter {
         match result {
             Ok(report) => {
                 self.retry_at = None;
-                if let Some(path) = &sealed.segment {
-                    std::fs::remove_file(path)
-                        .map_err(|source| BucketError::Spool { path: path.clone(), source })?;
+                if let Some(path) = sealed.segment.take() {
+                    // Deleting a spool file of gigabytes takes the file system a
+                    // while: off the writer's path. A crash before it is done leaves
+                    // the file, whose sync the next start finds published already.
+                    self.deleting.retain(|d| !d.is_finished());
+                    self.deleting.push(tokio::task::spawn_blocking(move || {
+                        if let Err(e) = std::fs::remove_file(&path) {
+                            tracing::error!(path = %path.display(), error = %e, "a published spool file could not be deleted");
+                        }
+                    }));
                 }
                 self.published.push(report);
                 Ok(())
