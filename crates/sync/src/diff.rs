@@ -312,7 +312,7 @@ pub struct DiffCounts {
     pub deleted: u64,
     /// Keys whose content hash is the snapshot's.
     pub unchanged: u64,
-    /// Rows refused ([`RejectedRow`]): missing, duplicate or oversize keys.
+    /// Rows refused ([`RejectedRow`]): missing or duplicate keys, oversize parts.
     pub rejected: u64,
     /// Keys whose only row was a row error ([`DiffBuilder::keep`]), kept as they
     /// were.
@@ -1346,7 +1346,8 @@ impl DiffRun {
     /// Replaces the old snapshot with the one this run wrote: the new file is made
     /// durable, renamed over the old one, and its directory synced. Call it once
     /// every change was read (and delivered). Dropping the run instead leaves the
-    /// old snapshot as it was.
+    /// old snapshot as it was. An error from the last step (syncing the directory)
+    /// means the new snapshot is in place but might not survive a power loss.
     pub fn commit(mut self) -> Result<(), DiffError> {
         match self.state {
             RunState::Going => return Err(DiffError::Incomplete { path: self.snapshot_path.clone() }),
@@ -1357,6 +1358,7 @@ impl DiffRun {
             return Err(DiffError::NoSnapshotUpdate { path: self.snapshot_path.clone() });
         };
         writer.finish()?;
+        self.snapshot = None; // closes the old snapshot before it is replaced
         fs::rename(&writer.tmp, &self.snapshot_path)
             .map_err(io_error("replace the snapshot", &self.snapshot_path))?;
         writer.done = true;
