@@ -224,6 +224,61 @@ pub struct SyncConfig {
     /// Whether to lower-case result names that are not reserved fields
     /// (Snowflake's upper-cased names).
     pub lowercase_names: bool,
+    /// How a run finds what to send: every row of the result (`mode = "cursor"`, the
+    /// default: the query narrows itself with `{{last_sync_time}}`) or only the rows
+    /// that changed since the last successful run (`mode = "diff"`).
+    pub mode: SyncMode,
+}
+
+/// How a sync's run finds what to send (`mode` in the file).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SyncMode {
+    /// `mode = "cursor"` (the default): every row the query returns is sent; the query
+    /// narrows itself with `{{last_sync_time}}`.
+    #[default]
+    Cursor,
+    /// `mode = "diff"`: each run reads the whole result and sends only the rows whose
+    /// primary key is new or whose call changed since the last successful run
+    /// (see [`crate::diff`] and the crate docs' "Diff syncs").
+    Diff {
+        /// `primary_key`: the result column that identifies a row. A reserved field
+        /// (`userId`, `groupId`, …) matches its column without regard to case, as the
+        /// mapping does; any other name matches a result column exactly, or its
+        /// lower-cased name when the sync has `lowercase_names = true`.
+        primary_key: String,
+        /// `on_delete`: what a key that disappeared does.
+        on_delete: OnDelete,
+    },
+}
+
+impl SyncMode {
+    /// The primary key column of a diff sync; `None` for a cursor sync.
+    pub fn primary_key(&self) -> Option<&str> {
+        match self {
+            SyncMode::Cursor => None,
+            SyncMode::Diff { primary_key, .. } => Some(primary_key),
+        }
+    }
+
+    /// Whether this is a diff sync.
+    pub fn is_diff(&self) -> bool {
+        matches!(self, SyncMode::Diff { .. })
+    }
+}
+
+/// What a diff sync does with a key that disappeared from the result (`on_delete`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OnDelete {
+    /// `on_delete = "ignore"` (the default): nothing is sent; the key leaves the
+    /// snapshot, and is new again if it comes back.
+    #[default]
+    Ignore,
+    /// `on_delete = "event"`: a semantic event with the key's last known ids:
+    /// `User Deleted` for an identify sync, `Object Deleted` for a group sync (the
+    /// only types that allow it).
+    Event,
 }
 
 /// The shortest `every`.
@@ -302,6 +357,9 @@ struct RawSync {
     enabled: bool,
     #[serde(default)]
     lowercase_names: bool,
+    mode: Option<String>,
+    primary_key: Option<String>,
+    on_delete: Option<String>,
 }
 
 fn yes() -> bool {
@@ -540,6 +598,7 @@ impl Config {
                     invalid(key("start"), format!("{text:?} is not \"now\" or an RFC 3339 timestamp: {e}"))
                 })?),
             };
+            let mode = sync_mode(&sync.name, &key, call_type, sync.mode, sync.primary_key, sync.on_delete)?;
             syncs.push(SyncConfig {
                 name: sync.name,
                 description: sync.description,
@@ -551,6 +610,7 @@ impl Config {
                 start,
                 enabled: sync.enabled,
                 lowercase_names: sync.lowercase_names,
+                mode,
             });
         }
         Ok(Config {
@@ -564,6 +624,77 @@ impl Config {
     /// The sync called `name`.
     pub fn sync(&self, name: &str) -> Option<&SyncConfig> {
         self.syncs.iter().find(|s| s.name == name)
+    }
+}
+
+/// The `mode`, `primary_key` and `on_delete` of the sync `name`; `key` names a field
+/// of it (`syncs[2].primary_key`).
+fn sync_mode(
+    name: &str,
+    key: &dyn Fn(&str) -> String,
+    call_type: CallType,
+    mode: Option<String>,
+    primary_key: Option<String>,
+    on_delete: Option<String>,
+) -> Result<SyncMode, ConfigError> {
+    let diff_only = |field: &str| {
+        invalid(key(field), format!("sync {name:?}: `{field}` is only for diff syncs (`mode = \"diff\"`)"))
+    };
+    match mode.as_deref() {
+        None | Some("cursor") => {
+            if primary_key.is_some() {
+                return Err(diff_only("primary_key"));
+            }
+            if on_delete.is_some() {
+                return Err(diff_only("on_delete"));
+            }
+            Ok(SyncMode::Cursor)
+        }
+        Some("diff") => {
+            let primary_key = match primary_key {
+                Some(column) if !column.trim().is_empty() => column,
+                Some(_) => {
+                    return Err(invalid(
+                        key("primary_key"),
+                        format!("sync {name:?}: the column name is empty"),
+                    ));
+                }
+                None => {
+                    return Err(invalid(
+                        key("primary_key"),
+                        format!(
+                            "sync {name:?}: a diff sync needs `primary_key`, the column that identifies a row"
+                        ),
+                    ));
+                }
+            };
+            let on_delete = match on_delete.as_deref() {
+                None | Some("ignore") => OnDelete::Ignore,
+                Some("event") => match call_type {
+                    CallType::Identify | CallType::Group => OnDelete::Event,
+                    other => {
+                        return Err(invalid(
+                            key("on_delete"),
+                            format!(
+                                "sync {name:?}: `on_delete = \"event\"` is for identify syncs (User Deleted) and \
+                                 group syncs (Object Deleted), not {} syncs",
+                                other.as_str()
+                            ),
+                        ));
+                    }
+                },
+                Some(other) => {
+                    return Err(invalid(
+                        key("on_delete"),
+                        format!("sync {name:?}: {other:?}: expected \"ignore\" or \"event\""),
+                    ));
+                }
+            };
+            Ok(SyncMode::Diff { primary_key, on_delete })
+        }
+        Some(other) => {
+            Err(invalid(key("mode"), format!("sync {name:?}: {other:?}: expected \"cursor\" or \"diff\"")))
+        }
     }
 }
 
@@ -899,6 +1030,98 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A sync of `call_type` with the diff settings `extra`, on an SQLite source.
+    fn diff_sync(call_type: &str, extra: &str) -> Result<Config, ConfigError> {
+        parse(&format!(
+            r#"
+            [sources.demo]
+            kind = "sqlite"
+            path = "demo.sqlite"
+            [destinations.out]
+            kind = "ndjson"
+            path = "-"
+            [[syncs]]
+            name = "people"
+            type = "{call_type}"
+            source = "demo"
+            destination = "out"
+            query = "SELECT 1"
+            every = "1h"
+            {extra}
+            "#
+        ))
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn diff_syncs_read_and_cursor_is_the_default() {
+        let mode = |call_type: &str, extra: &str| diff_sync(call_type, extra).unwrap().syncs[0].mode.clone();
+        assert_eq!(mode("identify", ""), SyncMode::Cursor);
+        assert_eq!(mode("identify", "mode = \"cursor\""), SyncMode::Cursor);
+        assert_eq!(
+            mode("identify", "mode = \"diff\"\nprimary_key = \"userId\""),
+            SyncMode::Diff { primary_key: "userId".into(), on_delete: OnDelete::Ignore }
+        );
+        assert_eq!(
+            mode("group", "mode = \"diff\"\nprimary_key = \"groupId\"\non_delete = \"event\""),
+            SyncMode::Diff { primary_key: "groupId".into(), on_delete: OnDelete::Event }
+        );
+        assert_eq!(
+            mode("track", "mode = \"diff\"\nprimary_key = \"order_id\"\non_delete = \"ignore\""),
+            SyncMode::Diff { primary_key: "order_id".into(), on_delete: OnDelete::Ignore }
+        );
+        let diff = mode("identify", "mode = \"diff\"\nprimary_key = \"email\"");
+        assert_eq!((diff.primary_key(), diff.is_diff()), (Some("email"), true));
+        assert_eq!((SyncMode::Cursor.primary_key(), SyncMode::Cursor.is_diff()), (None, false));
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn diff_settings_errors_name_the_sync_and_the_key() {
+        let cases = [
+            ("identify", "mode = \"diff\"", "syncs[0].primary_key", "needs `primary_key`"),
+            ("identify", "mode = \"diff\"\nprimary_key = \" \"", "syncs[0].primary_key", "empty"),
+            ("identify", "mode = \"snapshot\"", "syncs[0].mode", "\"cursor\" or \"diff\""),
+            ("identify", "primary_key = \"userId\"", "syncs[0].primary_key", "only for diff syncs"),
+            ("identify", "on_delete = \"event\"", "syncs[0].on_delete", "only for diff syncs"),
+            (
+                "identify",
+                "mode = \"diff\"\nprimary_key = \"userId\"\non_delete = \"drop\"",
+                "syncs[0].on_delete",
+                "\"ignore\" or \"event\"",
+            ),
+            (
+                "track",
+                "mode = \"diff\"\nprimary_key = \"id\"\non_delete = \"event\"",
+                "syncs[0].on_delete",
+                "not track syncs",
+            ),
+            (
+                "page",
+                "mode = \"diff\"\nprimary_key = \"id\"\non_delete = \"event\"",
+                "syncs[0].on_delete",
+                "not page syncs",
+            ),
+        ];
+        for (call_type, extra, key, reason) in cases {
+            let message = diff_sync(call_type, extra).unwrap_err().to_string();
+            assert!(
+                message.contains(&format!("`{key}`"))
+                    && message.contains("\"people\"")
+                    && message.contains(reason),
+                "{extra}: {message}"
+            );
+        }
+        let message =
+            diff_sync("identify", "mode = \"diff\"\nprimary_key = \"userId\"\non_delet = \"event\"")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            message.contains("on_delet") && message.contains("line"),
+            "unknown keys are refused: {message}"
+        );
     }
 
     #[test]

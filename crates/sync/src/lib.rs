@@ -170,7 +170,8 @@ mod state;
 
 pub use crate::bucket::BucketDestination;
 pub use crate::config::{
-    Config, ConfigError, DestinationConfig, MIN_EVERY, Secret, SourceConfig, SyncConfig, parse_duration,
+    Config, ConfigError, DestinationConfig, MIN_EVERY, OnDelete, Secret, SourceConfig, SyncConfig, SyncMode,
+    parse_duration,
 };
 pub use crate::destination::{Delivery, Destination, DestinationError, Rejection};
 pub use crate::ndjson::NdjsonDestination;
