@@ -165,6 +165,21 @@ pub enum RowErrorReason {
         /// What the source said.
         message: String,
     },
+    /// A diff sync's primary key is NULL or empty on this row: the row is not sent.
+    #[error("the primary key `{column}` is NULL or empty")]
+    MissingKey {
+        /// The primary key column, as the sync names it.
+        column: String,
+    },
+    /// A diff sync's primary key is on more than one row of the result: none of those
+    /// rows is sent, and the key keeps what the last successful run saw of it.
+    #[error("the primary key `{column}` is also on row {other_row} (rows with duplicate keys are not sent)")]
+    DuplicateKey {
+        /// The primary key column, as the sync names it.
+        column: String,
+        /// Another row with the same key.
+        other_row: u64,
+    },
     /// The destination refused the call for good (the HTTP API answered 400 for it
     /// alone): the row was read and mapped, but not delivered.
     #[error("the destination refused the call{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
@@ -191,6 +206,8 @@ impl RowErrorReason {
             RowErrorReason::ValueTooLarge { .. } => "value_too_large",
             RowErrorReason::RecordTooLarge { .. } => "record_too_large",
             RowErrorReason::Rejected { .. } => "rejected",
+            RowErrorReason::MissingKey { .. } => "missing_key",
+            RowErrorReason::DuplicateKey { .. } => "duplicate_key",
             RowErrorReason::Unreadable { .. } => "unreadable",
             RowErrorReason::Call(e) => match e {
                 CallError::MissingField { .. } => "missing_field",

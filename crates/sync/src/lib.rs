@@ -90,6 +90,79 @@
 //!    (`render`, `source`, `mapping`, `destination`, `record_cap`, `state`) is
 //!    recorded with its message in the run history.
 //!
+//! # Diff syncs
+//! A sync with `mode = "diff"` and a `primary_key` reads the whole result on each run
+//! and sends only what changed since the last successful run, without a cursor
+//! column ([`SyncMode::Diff`]; the [`diff`] engine keeps memory bounded at any size):
+//!
+//! ```toml
+//! [[syncs]]
+//! name = "people"
+//! type = "identify"
+//! source = "app"
+//! destination = "cio"
+//! query = "SELECT id AS userId, email, plan FROM people"
+//! every = "15m"
+//! mode = "diff"            # "cursor" (the default) sends every row the query returns
+//! primary_key = "userId"   # a reserved field matches without regard to case
+//! on_delete = "event"      # "ignore" (the default); "event" for identify and group syncs
+//! ```
+//!
+//! 1. Each row is mapped to its call as in a cursor run. Its key is the text of the
+//!    primary key column's value; its content is the call's compact JSON without
+//!    its `messageId` (the mapping sets no `receivedAt`, `sentAt` or
+//!    `originalTimestamp`: the run stamps them when it sends, so they are never
+//!    compared; a `timestamp` the row sets is row data and is compared). Keys, 128-bit
+//!    content hashes and calls go to the diff engine, in batches on the blocking pool.
+//! 2. The result is merge-joined with the snapshot of the last successful run
+//!    (`<state dir>/<sync>/snapshot.diff`; sorted runs spill into the same
+//!    directory). In key order: the calls of added and changed keys are sent, stamped
+//!    as received; with `on_delete = "event"`, a key that disappeared sends `User
+//!    Deleted` (identify: its last `userId`, and `anonymousId`) or `Object Deleted`
+//!    (group: `properties.objectId` the group id and `properties.objectTypeId` the
+//!    row's object type, `"1"` when it had none, with its last `userId`/`anonymousId`).
+//! 3. Once the destination took every call (its finish: the bucket destination then
+//!    publishes the run's changes as one position), the new snapshot replaces the old
+//!    one atomically. A run that fails before (the source, the destination, the record
+//!    cap) leaves the snapshot, so the next run sends the same changes again.
+//!
+//! Row errors: a NULL or empty key, and *every* row of a key on more than one row,
+//! are row errors (`missing_key`, `duplicate_key`) in the run's CSV; a duplicated key
+//! keeps its last known state, neither sent nor deleted. A row that cannot become a
+//! call is a row error whose key also keeps its last known state: it never looks
+//! deleted. The run history records the counts ([`RunRecord::added`],
+//! [`RunRecord::changed`], [`RunRecord::deleted`]) and [`Runner::preview`] shows them
+//! with the first calls of each ([`DiffPreview`]), diffing the whole result without
+//! delivering or touching the snapshot.
+//!
+//! `messageId`s: an added or changed row's call carries the mapping's deterministic
+//! `messageId` (see [`cdp_rows`]): when the row has a `timestamp`, it is the same on
+//! every run, so a run that crashes between delivering and replacing the snapshot
+//! re-sends its changes with the same ids (without one, the id's time part is the
+//! run's start). A delete event's `messageId` is a ULID whose time part is the
+//! `last_sync_time` of the snapshot's run and whose random part is the low 80 bits of
+//! the XXH3-128 of `cdp-sync/delete/v1`, the sync name and the key (each with a `u64`
+//! little-endian length), that `last_sync_time` (`i64` little-endian) and bytes 16..40
+//! of the snapshot's header (its record count, length and checksum; zeros before the
+//! first snapshot): the same for a repeated run against the same snapshot, and new
+//! once the snapshot moved on.
+//!
+//! Decisions where the issue is silent:
+//! - Calls the HTTP API refuses for good (400) are row errors and their content is
+//!   still recorded in the snapshot: they are not sent again until the row changes,
+//!   as a cursor sync would not read them again.
+//! - A row the source cannot read at all has no known key. With `on_delete = "event"`
+//!   and keys that look deleted in the same run, the run sends its added and changed
+//!   calls, sends no delete event and fails ([`RunError::DeletesHeldBack`]), keeping
+//!   the snapshot: a delete event for a row that is still there is worse than a late
+//!   one. A delete event that cannot be made (an identify row that had only an
+//!   `anonymousId`) is a row error numbered 0.
+//! - The primary key must be a column of the result; a run whose result lacks it
+//!   fails ([`RunError::PrimaryKey`], kind `mapping`).
+//! - The query should return the whole set each time: a key it does not return
+//!   looks deleted. `{{last_sync_time}}` still renders, but narrowing a diff sync's
+//!   query with it makes every row outside the window a delete.
+//!
 //! # Snowflake sources
 //! With the `snowflake` feature (cdp-warehouse's `snowflake` feature turns it on), a
 //! source of `kind = "snowflake"` reads from Snowflake with key-pair authentication
@@ -159,6 +232,7 @@ mod bucket;
 mod config;
 mod destination;
 pub mod diff;
+mod diff_sync;
 pub mod http;
 mod ndjson;
 mod run_error;
@@ -176,7 +250,7 @@ pub use crate::config::{
 pub use crate::destination::{Delivery, Destination, DestinationError, Rejection};
 pub use crate::ndjson::NdjsonDestination;
 pub use crate::run_error::{RunError, RunErrorKind};
-pub use crate::runner::{Preview, RunProgress, RunReport, Runner, RunnerError};
+pub use crate::runner::{DiffPreview, Preview, RunProgress, RunReport, Runner, RunnerError};
 pub use crate::scheduler::Scheduler;
 pub use crate::ssh::SshTunnelConfig;
 pub use crate::state::{Outcome, RunLock, RunRecord, StateDir, StateError, SyncState};

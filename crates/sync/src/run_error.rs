@@ -49,6 +49,34 @@ pub enum RunError {
     /// `last_sync_time`) could not be saved: the next run reads the same rows again.
     #[error("the run's calls were delivered, but its new last_sync_time could not be saved: {0}")]
     State(#[source] StateError),
+    /// A diff sync's primary key is not a column of the result (see
+    /// [`crate::SyncMode::Diff`] for how names match).
+    #[error("the primary key `{primary_key}` is not a column of the result (its columns: {})", columns.join(", "))]
+    PrimaryKey {
+        /// The primary key, as the sync names it.
+        primary_key: String,
+        /// The result's columns.
+        columns: Vec<String>,
+    },
+    /// A diff sync's snapshot could not be read or written (a damaged snapshot, a
+    /// full disk): the snapshot stays as it was, so the next run diffs against the same
+    /// base.
+    #[error(transparent)]
+    Diff(crate::diff::DiffError),
+    /// A diff sync with `on_delete = "event"` had rows that could not be read (their
+    /// keys are unknown) and keys that look deleted: those keys may be on the unreadable
+    /// rows, so no delete event was sent and the run fails (its other changes were
+    /// delivered), keeping the snapshot. Fix the values the source cannot read.
+    #[error(
+        "{unreadable} rows could not be read, so the {deleted} keys that look deleted may be on them: \
+         no delete event was sent and the snapshot is kept"
+    )]
+    DeletesHeldBack {
+        /// Rows that could not be read.
+        unreadable: u64,
+        /// Keys that looked deleted.
+        deleted: u64,
+    },
     /// The process stopped while the run was going (a crash, a kill): only ever read
     /// back from the history.
     #[error("the run did not finish: the process stopped while it was going")]
@@ -68,6 +96,8 @@ impl RunError {
             RunError::Destination(_) => RunErrorKind::Destination,
             RunError::RecordCap(_) => RunErrorKind::RecordCap,
             RunError::State(_) => RunErrorKind::State,
+            RunError::PrimaryKey { .. } => RunErrorKind::Mapping,
+            RunError::Diff(_) | RunError::DeletesHeldBack { .. } => RunErrorKind::Diff,
             RunError::Interrupted => RunErrorKind::Interrupted,
             RunError::PreviousRunGoing => RunErrorKind::PreviousRunGoing,
         }
@@ -83,6 +113,12 @@ impl From<SourceError> for RunError {
 impl From<DestinationError> for RunError {
     fn from(error: DestinationError) -> RunError {
         RunError::Destination(error)
+    }
+}
+
+impl From<crate::diff::DiffError> for RunError {
+    fn from(error: crate::diff::DiffError) -> RunError {
+        RunError::Diff(error)
     }
 }
 
@@ -115,6 +151,8 @@ pub enum RunErrorKind {
     State,
     /// `interrupted`: [`RunError::Interrupted`].
     Interrupted,
+    /// `diff`: [`RunError::Diff`] and [`RunError::DeletesHeldBack`].
+    Diff,
     /// `previous_run_going`: [`RunError::PreviousRunGoing`] (a skipped run).
     PreviousRunGoing,
     /// `other`: a kind this version does not know.
@@ -124,7 +162,7 @@ pub enum RunErrorKind {
 
 impl RunErrorKind {
     /// The stable snake_case name: `render`, `source`, `mapping`, `destination`,
-    /// `record_cap`, `state`, `interrupted`, `previous_run_going` or `other`.
+    /// `record_cap`, `state`, `interrupted`, `diff`, `previous_run_going` or `other`.
     pub const fn as_str(self) -> &'static str {
         match self {
             RunErrorKind::Render => "render",
@@ -134,6 +172,7 @@ impl RunErrorKind {
             RunErrorKind::RecordCap => "record_cap",
             RunErrorKind::State => "state",
             RunErrorKind::Interrupted => "interrupted",
+            RunErrorKind::Diff => "diff",
             RunErrorKind::PreviousRunGoing => "previous_run_going",
             RunErrorKind::Other => "other",
         }
@@ -160,6 +199,7 @@ mod tests {
             RunErrorKind::RecordCap,
             RunErrorKind::State,
             RunErrorKind::Interrupted,
+            RunErrorKind::Diff,
             RunErrorKind::PreviousRunGoing,
             RunErrorKind::Other,
         ] {

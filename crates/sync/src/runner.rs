@@ -16,7 +16,11 @@ use cdp_rows::{
 use cdp_source::{Source, SourceError};
 use tokio::sync::Mutex;
 
-use crate::config::{Config, DestinationConfig, SyncConfig};
+use crate::config::{Config, DestinationConfig, OnDelete, SyncConfig, SyncMode};
+use crate::diff::{
+    Change, DiffBuilder, DiffCounts, DiffError, DiffOptions, DiffRow, DiffRun, RejectReason, RejectedRow,
+};
+use crate::diff_sync::{SnapshotBase, content_and_payload, delete_event, ids_of, key_column, key_text};
 use crate::state::{Outcome, RunRecord, StateDir, StateError, SyncState};
 use crate::{
     BucketDestination, Delivery, Destination, DestinationError, NdjsonDestination, Rejection, RunError,
@@ -144,6 +148,34 @@ pub struct Preview {
     /// The query's warnings. Each one's `Display` is the whole diagnostic
     /// (`warning: …`, its line and a caret).
     pub warnings: Vec<QueryWarning>,
+    /// For a diff sync: what a run now would send. Its `calls` are then the first
+    /// added, changed and delete calls (up to the preview's row count of each), and
+    /// `row_errors` the first row errors of the whole result.
+    pub diff: Option<DiffPreview>,
+}
+
+/// What a diff sync's run would send now ([`Preview::diff`]): the whole result diffed
+/// against the snapshot of the last successful run, nothing delivered, the snapshot
+/// untouched.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct DiffPreview {
+    /// Keys new since the last successful run.
+    pub added: u64,
+    /// Keys whose call changed.
+    pub changed: u64,
+    /// Keys of the last successful run in no row of the result.
+    pub deleted: u64,
+    /// Keys whose call is the same (not sent).
+    pub unchanged: u64,
+    /// The first calls of added keys, stamped as a run would stamp them.
+    pub added_calls: Vec<Call>,
+    /// The first calls of changed keys.
+    pub changed_calls: Vec<Call>,
+    /// The first keys that disappeared (as text).
+    pub deleted_keys: Vec<String>,
+    /// The first delete events (with `on_delete = "event"`).
+    pub deleted_calls: Vec<Call>,
 }
 
 /// What [`Runner::run`] returns: the run's record, as the history keeps it, and the
@@ -607,6 +639,9 @@ impl Runner {
             outcome,
             error: error.as_ref().map(ToString::to_string),
             error_kind: error.as_ref().map(RunError::kind),
+            added: tally.diff.map(|c| c.added),
+            changed: tally.diff.map(|c| c.changed),
+            deleted: tally.diff.map(|c| c.deleted),
         };
         let recorded = record.clone();
         self.on_state(move |state| state.record(&recorded)).await?;
@@ -674,7 +709,18 @@ impl Runner {
         let mut mapper = RowMapper::new(self.mapping_options(config), rows.columns(), started_at)
             .map_err(RunError::Mapping)?;
         let mut destination = self.open_destination(&config.destination).await?;
-        let delivered = self.deliver(&mut rows, &mut mapper, destination.as_mut(), tally).await;
+        let delivered = match &config.mode {
+            SyncMode::Diff { primary_key, on_delete } => {
+                let diff = DiffSync {
+                    config,
+                    primary_key,
+                    on_delete: *on_delete,
+                    last_sync_time: state.last_sync_time,
+                };
+                self.deliver_diff(&diff, &mut rows, &mut mapper, destination.as_mut(), tally).await
+            }
+            _ => self.deliver(&mut rows, &mut mapper, destination.as_mut(), tally).await,
+        };
         if delivered.is_err() {
             destination.abort().await;
         }
@@ -730,6 +776,276 @@ impl Runner {
         Ok(())
     }
 
+    /// A diff run: reads every row into the diff engine (keys, content hashes, calls),
+    /// then delivers the added and changed calls and, with `on_delete = "event"`, a
+    /// delete event per key that disappeared; finishes the destination and only then
+    /// replaces the snapshot. Every step that touches the snapshot or spill files runs
+    /// on the blocking pool.
+    async fn deliver_diff(
+        &self,
+        diff: &DiffSync<'_>,
+        rows: &mut cdp_source::RowStream,
+        mapper: &mut RowMapper,
+        destination: &mut dyn Destination,
+        tally: &mut Tally,
+    ) -> Result<(), RunError> {
+        let path = self.state.snapshot_path(&diff.config.name);
+        let last_sync_time = diff.last_sync_time;
+        let (builder, base) = on_blocking(&path, {
+            let path = path.clone();
+            move || {
+                let dir = path.parent().expect("a sync directory").to_owned();
+                std::fs::create_dir_all(&dir).map_err(|source| DiffError::Io {
+                    action: "create the sync directory",
+                    path: dir.clone(),
+                    source,
+                })?;
+                // Under the run lock: no other run of this sync is going.
+                crate::diff::remove_leftovers(&path)?;
+                let base = SnapshotBase::read(&path, last_sync_time);
+                Ok((DiffBuilder::new(&path, DiffOptions::new().with_spill_dir(dir))?, base))
+            }
+        })
+        .await?;
+        let mut cap = RecordCap::new(self.max_records);
+        let (builder, unreadable) = self.collect_diff(diff, rows, mapper, builder, &mut cap, tally).await?;
+        let mut run = Some(on_blocking(&path, move || builder.finish()).await?);
+        let mut held_back = 0u64;
+        loop {
+            let going = run.take().expect("the diff run");
+            let (going, changes) = on_blocking(&path, move || next_changes(going)).await?;
+            run = Some(going);
+            if changes.is_empty() {
+                break;
+            }
+            for change in changes {
+                match change {
+                    Change::Added { payload, .. } | Change::Changed { payload, .. } => {
+                        let (row_number, json) = split_payload(&payload);
+                        match Call::parse_json(&String::from_utf8_lossy(json)) {
+                            Ok(mut call) => {
+                                call.stamp_received(self.clock.now());
+                                let rejections = destination.send(Delivery { row_number, call }).await?;
+                                tally.calls_delivered += 1;
+                                tally.rejected(rejections);
+                            }
+                            Err(e) => tally.row_error(RowError {
+                                row_number,
+                                column: None,
+                                reason: RowErrorReason::Call(e),
+                                values: "{}".into(),
+                            }),
+                        }
+                    }
+                    Change::Deleted { key, ids } => {
+                        if diff.on_delete != OnDelete::Event {
+                            continue;
+                        }
+                        if unreadable > 0 {
+                            held_back += 1;
+                            continue;
+                        }
+                        let message_id = base.message_id(&diff.config.name, &key);
+                        match delete_event(diff.config.call_type, &key, &ids, message_id) {
+                            Ok(mut call) => {
+                                call.stamp_received(self.clock.now());
+                                let rejections = destination.send(Delivery { row_number: 0, call }).await?;
+                                tally.calls_delivered += 1;
+                                tally.rejected(rejections);
+                            }
+                            Err(error) => tally.row_error(error),
+                        }
+                    }
+                    Change::Rejected(rejected) => tally.row_error(diff.row_error(rejected)),
+                }
+                tally.publish();
+            }
+        }
+        let run = run.expect("the diff run");
+        if held_back > 0 {
+            return Err(RunError::DeletesHeldBack { unreadable, deleted: held_back });
+        }
+        let counts = run.counts();
+        let rejections = destination.finish().await?;
+        tally.rejected(rejections);
+        tally.publish();
+        // Only now that the destination took every call: a run that failed before
+        // this point leaves the snapshot, and its next run sends the same changes.
+        on_blocking(&path, move || run.commit()).await?;
+        tally.diff = Some(counts);
+        Ok(())
+    }
+
+    /// Reads every row of a diff sync's result, maps it and pushes it into `builder`
+    /// (in batches, on the blocking pool). Rows that cannot become calls are row
+    /// errors whose key keeps its snapshot entry ([`DiffBuilder::keep`]). Returns the
+    /// builder and how many rows could not be read at all (their keys are unknown).
+    async fn collect_diff(
+        &self,
+        diff: &DiffSync<'_>,
+        rows: &mut cdp_source::RowStream,
+        mapper: &mut RowMapper,
+        mut builder: DiffBuilder,
+        cap: &mut RecordCap,
+        sink: &mut dyn RowSink,
+    ) -> Result<(DiffBuilder, u64), RunError> {
+        let names = rows.columns().names().to_vec();
+        let key_index =
+            key_column(diff.primary_key, &names, diff.config.lowercase_names).ok_or_else(|| {
+                RunError::PrimaryKey { primary_key: diff.primary_key.to_owned(), columns: names.clone() }
+            })?;
+        let path = builder.snapshot_path().to_owned();
+        let mut batch = Batch::default();
+        let mut unreadable = 0u64;
+        let mut key = Vec::new();
+        loop {
+            let values = match rows.next().await {
+                None => break,
+                Some(Ok(values)) => values,
+                Some(Err(e)) if e.is_row_error() => {
+                    let row_number = cap.admit()?;
+                    sink.row_read();
+                    unreadable += 1;
+                    sink.row_error(RowError {
+                        row_number,
+                        column: e.column().map(Into::into),
+                        reason: RowErrorReason::Unreadable { message: e.to_string() },
+                        values: "{}".into(),
+                    });
+                    continue;
+                }
+                Some(Err(e)) => return Err(e.into()),
+            };
+            let row = cap.admit()?;
+            sink.row_read();
+            let has_key = values.get(key_index).is_some_and(|value| key_text(value, &mut key));
+            let key = has_key.then(|| key.clone());
+            match mapper.map_values(row, &values) {
+                Ok(mut call) => {
+                    let mut content = Vec::new();
+                    let mut payload = row.to_le_bytes().to_vec();
+                    let mut json = Vec::new();
+                    content_and_payload(&mut call, &mut content, &mut json);
+                    payload.extend_from_slice(&json);
+                    let mut ids = Vec::new();
+                    ids_of(&call, &mut ids);
+                    batch.bytes +=
+                        content.len() + payload.len() + ids.len() + key.as_ref().map_or(0, Vec::len);
+                    batch.items.push(Pending::Push { row, key, content, ids, payload });
+                }
+                Err(error) => {
+                    // A row error must not look like a deleted key.
+                    sink.row_error(error);
+                    batch.items.push(Pending::Keep { row, key });
+                }
+            }
+            if batch.items.len() >= BATCH_ROWS || batch.bytes >= BATCH_BYTES {
+                let items = std::mem::take(&mut batch).items;
+                let rejected;
+                (builder, rejected) = on_blocking(&path, move || push_batch(builder, items)).await?;
+                for row in rejected {
+                    sink.row_error(diff.row_error(row));
+                }
+            }
+            sink.publish();
+        }
+        let items = batch.items;
+        let (builder, rejected) = on_blocking(&path, move || push_batch(builder, items)).await?;
+        for row in rejected {
+            sink.row_error(diff.row_error(row));
+        }
+        sink.publish();
+        Ok((builder, unreadable))
+    }
+
+    /// A diff sync's preview: the whole result diffed against the snapshot without
+    /// writing a new one.
+    async fn preview_diff(
+        &self,
+        diff: &DiffSync<'_>,
+        rows: u64,
+        mut preview: Preview,
+        stream: &mut cdp_source::RowStream,
+        mapper: &mut RowMapper,
+    ) -> Result<Preview, RunError> {
+        let (config, on_delete, last_sync_time) = (diff.config, diff.on_delete, diff.last_sync_time);
+        let path = self.state.snapshot_path(&config.name);
+        let (builder, base) = on_blocking(&path, {
+            let path = path.clone();
+            move || {
+                let dir = path.parent().expect("a sync directory").to_owned();
+                std::fs::create_dir_all(&dir).map_err(|source| DiffError::Io {
+                    action: "create the sync directory",
+                    path: dir.clone(),
+                    source,
+                })?;
+                let base = SnapshotBase::read(&path, last_sync_time);
+                let options = DiffOptions::new().with_spill_dir(dir).with_snapshot_update(false);
+                Ok((DiffBuilder::new(&path, options)?, base))
+            }
+        })
+        .await?;
+        let mut sink = PreviewSink { limit: rows, errors: Vec::new() };
+        let mut cap = RecordCap::new(u64::MAX);
+        let (builder, _) = self.collect_diff(diff, stream, mapper, builder, &mut cap, &mut sink).await?;
+        let mut run = Some(on_blocking(&path, move || builder.finish()).await?);
+        let mut shown = DiffPreview::default();
+        let limit = usize::try_from(rows).unwrap_or(usize::MAX);
+        let now = self.clock.now();
+        loop {
+            let going = run.take().expect("the diff run");
+            let (going, changes) = on_blocking(&path, move || next_changes(going)).await?;
+            run = Some(going);
+            if changes.is_empty() {
+                break;
+            }
+            for change in changes {
+                match change {
+                    Change::Added { ref payload, .. } | Change::Changed { ref payload, .. } => {
+                        let added = matches!(change, Change::Added { .. });
+                        let calls = if added { &mut shown.added_calls } else { &mut shown.changed_calls };
+                        if calls.len() < limit {
+                            let (_, json) = split_payload(payload);
+                            if let Ok(mut call) = Call::parse_json(&String::from_utf8_lossy(json)) {
+                                call.stamp_received(now);
+                                calls.push(call);
+                            }
+                        }
+                    }
+                    Change::Deleted { key, ids } => {
+                        if shown.deleted_keys.len() < limit {
+                            shown.deleted_keys.push(String::from_utf8_lossy(&key).into_owned());
+                            if on_delete == OnDelete::Event {
+                                let message_id = base.message_id(&config.name, &key);
+                                match delete_event(config.call_type, &key, &ids, message_id) {
+                                    Ok(mut call) => {
+                                        call.stamp_received(now);
+                                        shown.deleted_calls.push(call);
+                                    }
+                                    Err(error) => sink.row_error(error),
+                                }
+                            }
+                        }
+                    }
+                    Change::Rejected(rejected) => sink.row_error(diff.row_error(rejected)),
+                }
+            }
+        }
+        let counts = run.expect("the diff run").counts();
+        (shown.added, shown.changed, shown.deleted, shown.unchanged) =
+            (counts.added, counts.changed, counts.deleted, counts.unchanged);
+        preview.calls = shown
+            .added_calls
+            .iter()
+            .chain(&shown.changed_calls)
+            .chain(&shown.deleted_calls)
+            .cloned()
+            .collect();
+        preview.row_errors = sink.errors;
+        preview.diff = Some(shown);
+        Ok(preview)
+    }
+
     /// A destination for one run.
     async fn open_destination(&self, name: &str) -> Result<Box<dyn Destination>, DestinationError> {
         Ok(match &self.config.destinations[name] {
@@ -767,10 +1083,16 @@ impl Runner {
         let rendered = self.templates[sync]
             .render(&SyncVariables::new(state.last_sync_time, started_at.as_secs()))
             .map_err(render_failed)?;
-        let sql = rendered.preview(source.dialect(), rows).map_err(render_failed)?;
+        // A diff sync's preview diffs the whole result: the query is not limited.
+        let sql = match &config.mode {
+            SyncMode::Diff { .. } => rendered.sql().to_owned(),
+            _ => rendered.preview(source.dialect(), rows).map_err(render_failed)?,
+        };
         let mut stream = source.query(&sql).await.map_err(|e| failed(e.into()))?;
-        let options =
-            MappingOptions::new(&config.name, config.call_type).lowercase_names(config.lowercase_names);
+        let options = match &config.mode {
+            SyncMode::Diff { .. } => self.mapping_options(config),
+            _ => MappingOptions::new(&config.name, config.call_type).lowercase_names(config.lowercase_names),
+        };
         let mut mapper = RowMapper::new(options, stream.columns(), started_at)
             .map_err(|e| failed(RunError::Mapping(e)))?;
         let mut preview = Preview {
@@ -780,7 +1102,13 @@ impl Runner {
             calls: Vec::new(),
             row_errors: Vec::new(),
             warnings: self.warnings(sync).to_vec(),
+            diff: None,
         };
+        if let SyncMode::Diff { primary_key, on_delete } = &config.mode {
+            let diff =
+                DiffSync { config, primary_key, on_delete: *on_delete, last_sync_time: state.last_sync_time };
+            return self.preview_diff(&diff, rows, preview, &mut stream, &mut mapper).await.map_err(failed);
+        }
         let mut row_number = 0;
         while let Some(values) = stream.next().await {
             row_number += 1;
@@ -870,6 +1198,8 @@ struct Tally {
     csv_path: std::path::PathBuf,
     csv: Option<RowErrorCsvWriter<std::io::BufWriter<std::fs::File>>>,
     csv_failed: bool,
+    /// A diff run's counts, once its changes were delivered.
+    diff: Option<DiffCounts>,
 }
 
 impl Tally {
@@ -882,6 +1212,7 @@ impl Tally {
             csv_path,
             csv: None,
             csv_failed: false,
+            diff: None,
         }
     }
 
@@ -942,5 +1273,173 @@ impl Tally {
                 None
             }
         }
+    }
+}
+
+/// Where a diff sync's rows report themselves while they are read: a run's [`Tally`]
+/// or a preview's [`PreviewSink`].
+trait RowSink: Send {
+    /// A row was read.
+    fn row_read(&mut self);
+    /// A row error.
+    fn row_error(&mut self, error: RowError);
+    /// Makes the counts visible (a run's progress).
+    fn publish(&self) {}
+}
+
+impl RowSink for Tally {
+    fn row_read(&mut self) {
+        self.rows_read += 1;
+    }
+
+    fn row_error(&mut self, error: RowError) {
+        Tally::row_error(self, error);
+    }
+
+    fn publish(&self) {
+        Tally::publish(self);
+    }
+}
+
+/// A preview's row errors: the first `limit` of them.
+struct PreviewSink {
+    limit: u64,
+    errors: Vec<RowError>,
+}
+
+impl RowSink for PreviewSink {
+    fn row_read(&mut self) {}
+
+    fn row_error(&mut self, error: RowError) {
+        if (self.errors.len() as u64) < self.limit {
+            self.errors.push(error);
+        }
+    }
+}
+
+/// A diff sync being run or previewed.
+struct DiffSync<'a> {
+    config: &'a SyncConfig,
+    primary_key: &'a str,
+    on_delete: OnDelete,
+    /// The `last_sync_time` of the snapshot's run (part of delete events' ids).
+    last_sync_time: i64,
+}
+
+impl DiffSync<'_> {
+    /// The row error of a row the diff engine refused.
+    fn row_error(&self, rejected: RejectedRow) -> RowError {
+        let column = self.primary_key.to_owned();
+        let reason = match rejected.reason {
+            RejectReason::MissingKey => RowErrorReason::MissingKey { column },
+            RejectReason::DuplicateKey { other_row } => RowErrorReason::DuplicateKey { column, other_row },
+            RejectReason::TooLarge { len, max, .. } => {
+                RowErrorReason::RecordTooLarge { bytes: len, limit: max }
+            }
+        };
+        let (_, json) = split_payload(&rejected.payload);
+        let values = if json.is_empty() {
+            serde_json::json!({ "key": String::from_utf8_lossy(&rejected.key) }).to_string()
+        } else {
+            String::from_utf8_lossy(json).into_owned()
+        };
+        RowError { row_number: rejected.row, column: None, reason, values: values.into() }
+    }
+}
+
+/// Rows pushed to the diff engine at once, on the blocking pool.
+const BATCH_ROWS: usize = 1024;
+/// Bytes (keys, contents, ids, payloads) pushed to the diff engine at once.
+const BATCH_BYTES: usize = 4 << 20;
+/// Changes read from a diff run at once, on the blocking pool.
+const CHANGES_AT_ONCE: usize = 1024;
+
+/// A row waiting to be pushed to the diff engine.
+enum Pending {
+    /// A row that became a call ([`DiffBuilder::push`]).
+    Push { row: u64, key: Option<Vec<u8>>, content: Vec<u8>, ids: Vec<u8>, payload: Vec<u8> },
+    /// A row error whose key keeps its snapshot entry ([`DiffBuilder::keep`]).
+    Keep { row: u64, key: Option<Vec<u8>> },
+}
+
+#[derive(Default)]
+struct Batch {
+    items: Vec<Pending>,
+    bytes: usize,
+}
+
+/// Pushes a batch of rows (blocking: may spill a sorted run to disk). Returns the
+/// builder and the rows it refused.
+fn push_batch(
+    mut builder: DiffBuilder,
+    items: Vec<Pending>,
+) -> Result<(DiffBuilder, Vec<RejectedRow>), DiffError> {
+    let mut rejected = Vec::new();
+    for item in items {
+        match item {
+            Pending::Push { row, key, content, ids, payload } => {
+                let pushed = builder.push(DiffRow {
+                    row,
+                    key: key.as_deref(),
+                    content: &content,
+                    ids: &ids,
+                    payload: &payload,
+                })?;
+                if let Err(row) = pushed {
+                    rejected.push(row);
+                }
+            }
+            Pending::Keep { row, key } => builder.keep(row, key.as_deref())?,
+        }
+    }
+    Ok((builder, rejected))
+}
+
+/// Reads the next changes of a diff run (blocking: reads the snapshot and sorted
+/// runs, writes the new snapshot); none when it has ended.
+fn next_changes(mut run: DiffRun) -> Result<(DiffRun, Vec<Change>), DiffError> {
+    let mut changes = Vec::new();
+    let mut bytes = 0usize;
+    while changes.len() < CHANGES_AT_ONCE && bytes < BATCH_BYTES {
+        match run.next() {
+            None => break,
+            Some(change) => {
+                let change = change?;
+                bytes += match &change {
+                    Change::Added { key, payload } | Change::Changed { key, payload } => {
+                        key.len() + payload.len()
+                    }
+                    Change::Deleted { key, ids } => key.len() + ids.len(),
+                    Change::Rejected(row) => row.key.len() + row.payload.len(),
+                };
+                changes.push(change);
+            }
+        }
+    }
+    Ok((run, changes))
+}
+
+/// A payload as the runner pushes it: the row number (`u64`, little-endian), then the
+/// call's compact JSON.
+fn split_payload(payload: &[u8]) -> (u64, &[u8]) {
+    match payload.split_first_chunk::<8>() {
+        Some((row, json)) => (u64::from_le_bytes(*row), json),
+        None => (0, payload),
+    }
+}
+
+/// Runs diff engine work (blocking file I/O) on the blocking pool.
+async fn on_blocking<T: Send + 'static>(
+    snapshot: &std::path::Path,
+    work: impl FnOnce() -> Result<T, DiffError> + Send + 'static,
+) -> Result<T, DiffError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(DiffError::Io {
+            action: "run the diff",
+            path: snapshot.to_owned(),
+            source: std::io::Error::other(format!("the diff task was cancelled: {e}")),
+        }),
     }
 }

@@ -6,6 +6,7 @@
 //! <state dir>/<sync>/LOCK                  held while a run of the sync is going
 //! <state dir>/<sync>/runs/00000001.json    one record per run (RunRecord as JSON)
 //! <state dir>/<sync>/runs/00000001.row-errors.csv
+//! <state dir>/<sync>/snapshot.diff         a diff sync's last successful run (see cdp_sync::diff)
 //! ```
 //!
 //! Files are replaced by writing a temporary file, syncing it, renaming it over the
@@ -116,6 +117,18 @@ pub struct RunRecord {
     /// succeeded, and in records written before kinds were recorded (they still read).
     #[serde(default)]
     pub error_kind: Option<RunErrorKind>,
+    /// A diff sync's run: keys new since the last successful run (rows sent as
+    /// added). `None` for a cursor sync's run, a run that failed before the diff
+    /// was read, and records written before diff syncs existed (they still read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added: Option<u64>,
+    /// A diff sync's run: keys whose call changed (rows sent as changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<u64>,
+    /// A diff sync's run: keys of the last successful run in no row of this one
+    /// (sent as delete events with `on_delete = "event"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<u64>,
 }
 
 impl RunRecord {
@@ -141,6 +154,9 @@ impl RunRecord {
             outcome,
             error: Some(error.to_string()),
             error_kind: Some(error.kind()),
+            added: None,
+            changed: None,
+            deleted: None,
         }
     }
 }
@@ -178,6 +194,12 @@ impl StateDir {
 
     fn sync_dir(&self, sync: &str) -> PathBuf {
         self.dir.join(sync)
+    }
+
+    /// The snapshot of a diff sync's last successful run: `<state dir>/<sync>/snapshot.diff`
+    /// (its sorted runs are spilled in the same directory).
+    pub fn snapshot_path(&self, sync: &str) -> PathBuf {
+        self.sync_dir(sync).join("snapshot.diff")
     }
 
     /// The sync's state (the default before its first run).
@@ -295,7 +317,23 @@ mod tests {
             outcome,
             error: None,
             error_kind: None,
+            added: None,
+            changed: None,
+            deleted: None,
         }
+    }
+
+    #[test]
+    fn diff_counts_round_trip_and_old_records_read_without_them() {
+        let mut diff = record(3, Outcome::Succeeded);
+        (diff.added, diff.changed, diff.deleted) = (Some(2), Some(1), Some(4));
+        let json = serde_json::to_string(&diff).unwrap();
+        assert!(json.contains(r#""added":2,"changed":1,"deleted":4"#), "{json}");
+        assert_eq!(serde_json::from_str::<RunRecord>(&json).unwrap(), diff);
+        let cursor = record(4, Outcome::Succeeded);
+        let json = serde_json::to_string(&cursor).unwrap();
+        assert!(!json.contains("added"), "a cursor run's record is as before: {json}");
+        assert_eq!(serde_json::from_str::<RunRecord>(&json).unwrap(), cursor);
     }
 
     #[test]
