@@ -15,8 +15,12 @@
 //! Ctrl-C. `once` runs one sync, or every enabled sync, once and exits (status 1 if
 //! a run failed), for people who schedule with cron; overlapping runs of a sync are
 //! skipped. `preview` maps the first rows (10 by default) and prints the calls and
-//! row errors, delivering nothing. `history` lists a sync's runs, each failure with
-//! its kind (`render`, `source`, `mapping`, `destination`, `record_cap`, `state`, …).
+//! row errors, delivering nothing; for a diff sync (`mode = "diff"`) it diffs the
+//! whole result against the last successful run and prints how many rows would be
+//! added, changed and deleted, the first calls of each and the deleted keys, without
+//! touching the snapshot. `history` lists a sync's runs, each failure with its kind
+//! (`render`, `source`, `mapping`, `destination`, `record_cap`, `state`, `diff`, …),
+//! and a diff sync's added/changed/deleted counts.
 //! See `cdp_sync::Config` for the file's keys.
 //!
 //! A sync whose query fails its checks, or whose result has columns that cannot be
@@ -196,13 +200,14 @@ async fn run(args: Vec<String>, line: &ProgressLine) -> Result<bool, Box<dyn std
                 };
                 let record = report.record;
                 println!(
-                    "{}: run {} {} — {} rows read, {} calls delivered, {} row errors{}{}",
+                    "{}: run {} {} — {} rows read, {} calls delivered, {} row errors{}{}{}",
                     record.sync,
                     record.run,
                     record.outcome,
                     record.rows_read,
                     record.calls_delivered,
                     record.row_errors,
+                    diff_counts(&record).map(|c| format!(" ({c})")).unwrap_or_default(),
                     record.row_errors_file.map(|p| format!(" (in {})", p.display())).unwrap_or_default(),
                     report
                         .error
@@ -230,6 +235,16 @@ async fn run(args: Vec<String>, line: &ProgressLine) -> Result<bool, Box<dyn std
             for (column, field) in preview.columns.iter().zip(&preview.fields) {
                 println!("column {column:?} -> {field}");
             }
+            // A diff sync: what a run now would send, against the last successful run.
+            if let Some(diff) = &preview.diff {
+                println!(
+                    "diff: {} added, {} changed, {} deleted, {} unchanged",
+                    diff.added, diff.changed, diff.deleted, diff.unchanged
+                );
+                for key in &diff.deleted_keys {
+                    println!("deleted key {key:?}");
+                }
+            }
             for call in &preview.calls {
                 println!("{}", call.to_json());
             }
@@ -239,17 +254,23 @@ async fn run(args: Vec<String>, line: &ProgressLine) -> Result<bool, Box<dyn std
         }
         Command::History(name) => {
             println!(
-                "run  outcome    started                      rows     calls    errors   kind               error"
+                "run  outcome    started                      rows     calls    errors   added/changed/deleted  kind               error"
             );
             for r in runner.history(&name)? {
+                // A diff sync's run shows its three counts; a cursor sync's a dash.
+                let diff = match (r.added, r.changed, r.deleted) {
+                    (Some(a), Some(c), Some(d)) => format!("{a}/{c}/{d}"),
+                    _ => "-".to_owned(),
+                };
                 println!(
-                    "{:<4} {:<10} {:<28} {:<8} {:<8} {:<8} {:<18} {}",
+                    "{:<4} {:<10} {:<28} {:<8} {:<8} {:<8} {:<22} {:<18} {}",
                     r.run,
                     r.outcome.to_string(),
                     r.started_at.to_string(),
                     r.rows_read,
                     r.calls_delivered,
                     r.row_errors,
+                    diff,
                     r.error_kind.map_or("", |kind| kind.as_str()),
                     indent(&r.error.unwrap_or_default()),
                 );
@@ -345,5 +366,14 @@ fn main() -> ExitCode {
             line.eprintln(format_args!("reverse_etl: {e}"));
             ExitCode::from(2)
         }
+    }
+}
+
+/// A diff sync's run counts (`3 added, 1 changed, 0 deleted`); `None` for a cursor
+/// sync's run, or a diff run that failed before its changes were read.
+fn diff_counts(record: &cdp_warehouse::sync::RunRecord) -> Option<String> {
+    match (record.added, record.changed, record.deleted) {
+        (Some(a), Some(c), Some(d)) => Some(format!("{a} added, {c} changed, {d} deleted")),
+        _ => None,
     }
 }
