@@ -633,3 +633,85 @@ async fn a_bucket_destination_publishes_a_diff_runs_changes_as_its_position() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["user_id"], "3");
 }
+
+mod property {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One edit of the table: set key `k`'s plan to `v` (insert or update), or delete it.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Set(u8, u8),
+        Delete(u8),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![(0u8..8, 0u8..3).prop_map(|(k, v)| Edit::Set(k, v)), (0u8..8).prop_map(Edit::Delete)]
+    }
+
+    /// The calls a run should send going from the table `old` to `new`: the set
+    /// difference of the two, as summaries.
+    fn expected(old: &BTreeMap<u8, u8>, new: &BTreeMap<u8, u8>) -> BTreeSet<String> {
+        let mut calls = BTreeSet::new();
+        for (k, v) in new {
+            if old.get(k) != Some(v) {
+                calls.insert(format!("identify {k} plan{v}"));
+            }
+        }
+        for k in old.keys().filter(|k| !new.contains_key(k)) {
+            calls.insert(format!("track {k} User Deleted null"));
+        }
+        calls
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// For random sequences of table edits, each run sends exactly the set
+        /// difference of the table at the last run and the table now.
+        #[test]
+        fn the_calls_sent_are_the_difference_of_consecutive_tables(
+            steps in proptest::collection::vec(proptest::collection::vec(edit(), 0..6), 1..5)
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let db = Db::sqlite(dir.path()).await;
+                let clock = Arc::new(ManualClock::new(ts("2026-11-23T10:00:00Z")));
+                let runner = runner(
+                    config(dir.path(), &db, PEOPLE, "out", "on_delete = \"event\"", "http://127.0.0.1:9"),
+                    &clock,
+                )
+                .await;
+                let mut table = BTreeMap::new();
+                let mut last = BTreeMap::new();
+                for (i, edits) in steps.iter().enumerate() {
+                    for edit in edits {
+                        match *edit {
+                            Edit::Set(k, v) => {
+                                db.exec(&format!("DELETE FROM people WHERE id = {k};
+                                    INSERT INTO people VALUES ({k}, 'p{k}@x', 'plan{v}', NULL);")).await;
+                                table.insert(k, v);
+                            }
+                            Edit::Delete(k) => {
+                                db.exec(&format!("DELETE FROM people WHERE id = {k};")).await;
+                                table.remove(&k);
+                            }
+                        }
+                    }
+                    clock.set(ts("2026-11-23T10:00:00Z").checked_add_micros(600_000_000 * (i as i64 + 1)).unwrap());
+                    let (record, calls) = run(&runner, dir.path()).await;
+                    prop_assert_eq!(record.outcome, Outcome::Succeeded);
+                    let sent: BTreeSet<String> = summaries(&calls).into_iter().collect();
+                    prop_assert_eq!(sent.len(), calls.len(), "no call twice");
+                    prop_assert_eq!(&sent, &expected(&last, &table), "step {}", i);
+                    last = table.clone();
+                }
+                Ok(())
+            })?;
+        }
+    }
+}
