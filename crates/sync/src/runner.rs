@@ -54,6 +54,21 @@ pub enum RunnerError {
         #[source]
         error: SyncError,
     },
+    /// A diff sync's primary key is not a column of its query's result, found from the
+    /// result's column names when the sync was set up: the sync is not set up, and
+    /// does not run (the other syncs do). No run is recorded.
+    #[error(
+        "sync {sync:?}: the primary key `{primary_key}` is not a column of the query's result (its columns: {})",
+        columns.join(", ")
+    )]
+    PrimaryKey {
+        /// The sync.
+        sync: String,
+        /// The primary key, as the sync names it.
+        primary_key: String,
+        /// The result's columns.
+        columns: Vec<String>,
+    },
     /// A source cannot be set up.
     #[error("source {name:?}: {source}")]
     Source {
@@ -97,10 +112,14 @@ pub enum RunnerError {
 }
 
 impl RunnerError {
-    /// Whether this is a sync that could not be set up ([`RunnerError::Query`] or
-    /// [`RunnerError::Columns`]): that sync does not run, and the others do.
+    /// Whether this is a sync that could not be set up ([`RunnerError::Query`],
+    /// [`RunnerError::Columns`] or [`RunnerError::PrimaryKey`]): that sync does not
+    /// run, and the others do.
     pub fn is_setup_error(&self) -> bool {
-        matches!(self, RunnerError::Query { .. } | RunnerError::Columns { .. })
+        matches!(
+            self,
+            RunnerError::Query { .. } | RunnerError::Columns { .. } | RunnerError::PrimaryKey { .. }
+        )
     }
 
     /// The sync the error is about, when it is about one.
@@ -109,6 +128,7 @@ impl RunnerError {
             RunnerError::NoSuchSync(sync)
             | RunnerError::Query { sync, .. }
             | RunnerError::Columns { sync, .. }
+            | RunnerError::PrimaryKey { sync, .. }
             | RunnerError::Preview { sync, .. } => Some(sync),
             _ => None,
         }
@@ -235,6 +255,9 @@ enum ColumnCheck {
     Mapped,
     /// They cannot be mapped: the sync is not set up.
     Refused(SyncError),
+    /// They map, but a diff sync's primary key is not among them (the columns): the
+    /// sync is not set up.
+    NoPrimaryKey(Vec<String>),
 }
 
 /// Runs the syncs of a [`Config`]: one at a time on request ([`Runner::run`]), or
@@ -369,12 +392,21 @@ impl Runner {
             });
             match checked {
                 Ok((template, report)) => {
-                    for warning in report.warnings() {
+                    for warning in report.warnings().iter().filter(|w| {
+                        !(sync.mode.is_diff()
+                            && matches!(w.kind(), cdp_query::WarningKind::LastSyncTimeUnused))
+                    }) {
                         // One line: the whole diagnostic (`warning: …`, its line and a
                         // caret) is for Preview::warnings and the query checks' users.
                         tracing::warn!(sync = %sync.name, at = %warning.position(), "query: {}", warning.message());
                     }
-                    warnings.insert(sync.name.clone(), report.into_warnings());
+                    let mut sync_warnings = report.into_warnings();
+                    // A diff sync reads the whole result by design.
+                    if sync.mode.is_diff() {
+                        sync_warnings
+                            .retain(|w| !matches!(w.kind(), cdp_query::WarningKind::LastSyncTimeUnused));
+                    }
+                    warnings.insert(sync.name.clone(), sync_warnings);
                     templates.insert(sync.name.clone(), template);
                 }
                 // Kept for Runner::setup_errors, run and preview (and logged by the
@@ -458,7 +490,18 @@ impl Runner {
             Some(ColumnCheck::Refused(error)) => {
                 Some(RunnerError::Columns { sync: sync.to_owned(), error: error.clone() })
             }
+            Some(ColumnCheck::NoPrimaryKey(columns)) => Some(self.no_primary_key(sync, columns)),
             _ => None,
+        }
+    }
+
+    /// [`RunnerError::PrimaryKey`] for `sync`, whose result has `columns`.
+    fn no_primary_key(&self, sync: &str, columns: &[String]) -> RunnerError {
+        let primary_key = self.config.sync(sync).and_then(|c| c.mode.primary_key()).unwrap_or_default();
+        RunnerError::PrimaryKey {
+            sync: sync.to_owned(),
+            primary_key: primary_key.to_owned(),
+            columns: columns.to_vec(),
         }
     }
 
@@ -478,6 +521,7 @@ impl Runner {
         match self.columns.lock().expect("the column checks").get(sync) {
             Some(ColumnCheck::Mapped) => return Ok(()),
             Some(ColumnCheck::Refused(error)) => return Err(refused(error)),
+            Some(ColumnCheck::NoPrimaryKey(columns)) => return Err(self.no_primary_key(sync, columns)),
             None => {}
         }
         let config = self.sync(sync)?;
@@ -501,14 +545,20 @@ impl Runner {
                 return Ok(());
             }
         };
-        let check = match RowMapper::new(self.mapping_options(config), &Columns::new(names), now) {
-            Ok(_) => ColumnCheck::Mapped,
+        let check = match RowMapper::new(self.mapping_options(config), &Columns::new(names.clone()), now) {
+            Ok(_) => match config.mode.primary_key() {
+                Some(primary_key) if key_column(primary_key, &names, config.lowercase_names).is_none() => {
+                    ColumnCheck::NoPrimaryKey(names)
+                }
+                _ => ColumnCheck::Mapped,
+            },
             Err(error) => ColumnCheck::Refused(error),
         };
         self.columns.lock().expect("the column checks").insert(sync.to_owned(), check.clone());
         match check {
             ColumnCheck::Mapped => Ok(()),
             ColumnCheck::Refused(error) => Err(refused(&error)),
+            ColumnCheck::NoPrimaryKey(columns) => Err(self.no_primary_key(sync, &columns)),
         }
     }
 

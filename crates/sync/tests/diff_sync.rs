@@ -377,7 +377,7 @@ async fn a_null_or_empty_key_in_another_column_is_a_missing_key_row_error() {
 }
 
 #[tokio::test]
-async fn a_primary_key_that_is_not_a_column_fails_the_run() {
+async fn a_primary_key_that_is_not_a_column_is_found_at_setup_and_costs_no_run() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::sqlite(dir.path()).await;
     db.exec("INSERT INTO people VALUES (1, 'a@x', 'pro', NULL);").await;
@@ -386,12 +386,28 @@ async fn a_primary_key_that_is_not_a_column_fails_the_run() {
     config.syncs[0].mode =
         cdp_sync::SyncMode::Diff { primary_key: "id".into(), on_delete: cdp_sync::OnDelete::Ignore };
     let runner = runner(config, &clock).await;
-    let report = runner.run("people").await.unwrap();
-    assert_eq!(report.record.outcome, Outcome::Failed);
-    assert_eq!(report.record.error_kind, Some(RunErrorKind::Mapping));
-    let message = report.record.error.unwrap();
+    let error = runner.setup_error("people").expect("not set up");
+    assert!(error.is_setup_error() && error.sync() == Some("people"), "{error:?}");
+    let message = error.to_string();
     assert!(message.contains("`id`") && message.contains("userId, email, plan, timestamp"), "{message}");
+    assert!(matches!(runner.run("people").await, Err(cdp_sync::RunnerError::PrimaryKey { .. })));
+    assert!(matches!(runner.preview("people", 5).await, Err(cdp_sync::RunnerError::PrimaryKey { .. })));
+    assert!(runner.history("people").unwrap().is_empty(), "no run recorded");
     assert!(!runner.state().snapshot_path("people").exists());
+}
+
+#[tokio::test]
+async fn a_diff_syncs_query_is_not_warned_about_last_sync_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::sqlite(dir.path()).await;
+    let clock = Arc::new(ManualClock::new(ts("2026-11-23T10:00:00Z")));
+    let runner = runner(config(dir.path(), &db, PEOPLE, "out", "", "http://127.0.0.1:9"), &clock).await;
+    assert!(runner.warnings("people").is_empty(), "{:?}", runner.warnings("people"));
+    runner.shutdown().await.unwrap();
+    let mut cursor = config(dir.path(), &db, PEOPLE, "out", "", "http://127.0.0.1:9");
+    cursor.syncs[0].mode = cdp_sync::SyncMode::Cursor;
+    let runner = Runner::new(cursor, clock.clone() as Arc<dyn Clock>).await.unwrap();
+    assert!(runner.warnings("people").iter().any(|w| w.message().contains("last_sync_time")));
 }
 
 /// A copy of the sync's state files (snapshot and state), to put back.
