@@ -157,8 +157,18 @@
 //!   the snapshot: a delete event for a row that is still there is worse than a late
 //!   one. A delete event that cannot be made (an identify row that had only an
 //!   `anonymousId`) is a row error numbered 0.
-//! - The primary key must be a column of the result; a run whose result lacks it
-//!   fails ([`RunError::PrimaryKey`], kind `mapping`).
+//! - The primary key must be a column of the result: checked from the result's
+//!   column names when the sync is set up (a sync whose result lacks it is not set
+//!   up: [`RunnerError::PrimaryKey`], no run recorded), and again when a run starts
+//!   (a result that changed since fails the run: [`RunError::PrimaryKey`], kind
+//!   `mapping`). A diff sync's query is not warned that it does not use
+//!   `{{last_sync_time}}`.
+//! - The snapshot is replaced after the destination's finish and before the new
+//!   `last_sync_time` is saved. A run whose snapshot cannot be replaced fails (kind
+//!   `diff`) after its calls were delivered (and, for a bucket, published): its next
+//!   run sends them again. One whose state cannot be saved after that fails too
+//!   (kind `state`), but its snapshot moved on: its changes are not sent again.
+//!   Delivery is therefore at least once, never lost.
 //! - The query should return the whole set each time: a key it does not return
 //!   looks deleted. `{{last_sync_time}}` still renders, but narrowing a diff sync's
 //!   query with it makes every row outside the window a delete.

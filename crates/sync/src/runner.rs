@@ -155,7 +155,8 @@ fn rule_of(error: &SyncError) -> &'static str {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Preview {
-    /// The SQL that ran (the rendered query, limited in the source's dialect).
+    /// The SQL that ran (the rendered query, limited in the source's dialect; for a
+    /// diff sync not limited, as the whole result is diffed).
     pub sql: String,
     /// The result's column names.
     pub columns: Vec<String>,
