@@ -152,10 +152,12 @@
 //!   still recorded in the snapshot: they are not sent again until the row changes,
 //!   as a cursor sync would not read them again.
 //! - A row the source cannot read at all has no known key. With `on_delete = "event"`
-//!   and keys that look deleted in the same run, the run sends its added and changed
-//!   calls, sends no delete event and fails ([`RunError::DeletesHeldBack`]), keeping
-//!   the snapshot: a delete event for a row that is still there is worse than a late
-//!   one. A delete event that cannot be made (an identify row that had only an
+//!   and keys that look deleted in the same run, the run sends no delete event and
+//!   fails ([`RunError::DeletesHeldBack`]) without finishing its destination, keeping
+//!   the snapshot (the next run sends the same changes again): a delete event for a
+//!   row that is still there is worse than a late one. With `on_delete = "ignore"`
+//!   the run goes on; the unreadable row's key leaves the snapshot and is sent as
+//!   added once it reads again. A delete event that cannot be made (an identify row that had only an
 //!   `anonymousId`) is a row error numbered 0.
 //! - The primary key must be a column of the result: checked from the result's
 //!   column names when the sync is set up (a sync whose result lacks it is not set

@@ -65,8 +65,11 @@ pub enum RunError {
     Diff(crate::diff::DiffError),
     /// A diff sync with `on_delete = "event"` had rows that could not be read (their
     /// keys are unknown) and keys that look deleted: those keys may be on the unreadable
-    /// rows, so no delete event was sent and the run fails (its other changes were
-    /// delivered), keeping the snapshot. Fix the values the source cannot read.
+    /// rows, so no delete event was sent and the run fails as a destination failure
+    /// would (the destination is not finished: a bucket publishes nothing, calls an
+    /// HTTP destination already sent in full batches stay sent), keeping the snapshot:
+    /// the next run sends the same changes again. Fix the values the source cannot
+    /// read.
     #[error(
         "{unreadable} rows could not be read, so the {deleted} keys that look deleted may be on them: \
          no delete event was sent and the snapshot is kept"

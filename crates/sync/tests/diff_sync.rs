@@ -731,3 +731,97 @@ mod property {
         }
     }
 }
+
+mod unreadable {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use cdp_query::Dialect;
+    use cdp_rows::{Columns, Value as RowValue};
+    use cdp_source::{RowStream, Source, SourceError};
+
+    use super::*;
+
+    /// A source whose rows the test sets: `Some(id)` is a row `(userId)`, `None` a
+    /// row whose value the source cannot read.
+    #[derive(Debug, Default)]
+    struct Rows(Mutex<Vec<Option<&'static str>>>);
+
+    #[async_trait]
+    impl Source for Rows {
+        fn name(&self) -> &str {
+            "app"
+        }
+
+        fn dialect(&self) -> Dialect {
+            Dialect::SQLite
+        }
+
+        async fn query(&self, _sql: &str) -> Result<RowStream, SourceError> {
+            let rows: Vec<_> = self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .map(|(i, row)| match row {
+                    Some(id) => Ok(vec![RowValue::from(*id)]),
+                    None => Err(SourceError::Value {
+                        source_name: "app".into(),
+                        row: i as u64 + 1,
+                        column: "userId".into(),
+                        column_index: 0,
+                        type_name: "mystery".into(),
+                        reason: "cannot be read".into(),
+                    }),
+                })
+                .collect();
+            Ok(RowStream::new("app", Columns::new(["userId"]), futures::stream::iter(rows)))
+        }
+
+        async fn columns(&self, _sql: &str) -> Result<Vec<String>, SourceError> {
+            Ok(vec!["userId".to_owned()])
+        }
+    }
+
+    #[tokio::test]
+    async fn with_unreadable_rows_no_delete_event_is_sent_and_the_snapshot_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::Sqlite(dir.path().join("app.sqlite"));
+        let rows = Arc::new(Rows::default());
+        *rows.0.lock().unwrap() = vec![Some("u1"), Some("u2"), Some("u3")];
+        let config = config(
+            dir.path(),
+            &db,
+            "SELECT userId FROM t",
+            "out",
+            "on_delete = \"event\"",
+            "http://127.0.0.1:9",
+        );
+        let sources = BTreeMap::from([("app".to_owned(), rows.clone() as Arc<dyn Source>)]);
+        let clock = Arc::new(ManualClock::new(ts("2026-11-23T10:00:00Z")));
+        let runner = Runner::with_sources(config, clock.clone() as Arc<dyn Clock>, sources).await.unwrap();
+        assert_eq!(run(&runner, dir.path()).await.1.len(), 3);
+        let snapshot = std::fs::read(runner.state().snapshot_path("people")).unwrap();
+
+        // u2 is unreadable (its key unknown), u3 is gone, u4 is new: no delete event
+        // (u3 might be the unreadable row); the run fails as a destination failure
+        // would (the NDJSON destination is not finished), and the snapshot stays.
+        *rows.0.lock().unwrap() = vec![Some("u1"), None, Some("u4")];
+        clock.set(ts("2026-11-23T10:10:00Z"));
+        let (record, calls) = run(&runner, dir.path()).await;
+        assert!(!summaries(&calls).iter().any(|c| c.contains("Deleted")), "{calls:?}");
+        assert_eq!((record.outcome, record.error_kind), (Outcome::Failed, Some(RunErrorKind::Diff)));
+        assert!(record.error.as_deref().unwrap().contains("no delete event was sent"), "{:?}", record.error);
+        assert_eq!((record.row_errors, record.deleted), (1, None));
+        assert_eq!(std::fs::read(runner.state().snapshot_path("people")).unwrap(), snapshot);
+
+        // Readable again: u2 is unchanged, u3's delete and u4 are sent.
+        *rows.0.lock().unwrap() = vec![Some("u1"), Some("u2"), Some("u4")];
+        clock.set(ts("2026-11-23T10:20:00Z"));
+        let (record, calls) = run(&runner, dir.path()).await;
+        assert_eq!(record.outcome, Outcome::Succeeded, "{:?}", record.error);
+        assert_eq!(summaries(&calls), ["track u3 User Deleted null", "identify u4 -"]);
+    }
+}
