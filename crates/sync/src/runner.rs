@@ -275,12 +275,18 @@ enum ColumnCheck {
 /// another run of the same sync holds its lock (in this process or another) is
 /// recorded as skipped.
 ///
+/// A diff sync (`mode = "diff"`) reads the whole result instead, and sends only the
+/// calls of keys that are new or changed since its last successful run, and delete
+/// events with `on_delete = "event"`; its snapshot is replaced once the destination
+/// took every call (see the crate docs' "Diff syncs").
+///
 /// # Setting syncs up
 /// [`Runner::new`] sets every sync up: its query is checked in its source's dialect
 /// (no connection), then the source is asked for the names of the columns the query
 /// returns ([`Source::columns`]: a prepared statement or a zero-row query, no row
 /// read), and the names are checked against the mapping rules (two columns that set
-/// the same field, `userId` and `USERID` or `a` and `a.b`, cannot be mapped). A sync
+/// the same field, `userId` and `USERID` or `a` and `a.b`, cannot be mapped; a diff
+/// sync's primary key must be one of them). A sync
 /// that fails either check is not set up ([`Runner::setup_errors`]): it does not run,
 /// its [`Runner::run`] and [`Runner::preview`] return the error and record nothing,
 /// and every other sync runs as usual. A source that cannot be reached during setup
