@@ -31,8 +31,9 @@ const QUEUED_COMMANDS: usize = 16;
 /// way; reverse-ETL runs use this.
 ///
 /// Commands run in the order they are sent. Dropping the handle ends the thread
-/// without publishing (the calls stay in the spool for the next start);
-/// [`WriterThread::shutdown`] publishes first.
+/// without publishing (the calls stay in the spool for the next start) and waits
+/// for it to end, so that the spool is free again once the handle is gone (after
+/// the command in progress, if any); [`WriterThread::shutdown`] publishes first.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -55,9 +56,22 @@ const QUEUED_COMMANDS: usize = 16;
 /// ```
 #[derive(Debug)]
 pub struct WriterThread {
-    commands: mpsc::Sender<Command>,
+    /// `None` once dropped.
+    commands: Option<mpsc::Sender<Command>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     bucket: Bucket,
     config: WriterConfig,
+}
+
+impl Drop for WriterThread {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread's loop; the writer (and its spool
+        // lock) goes with it.
+        self.commands = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl WriterThread {
@@ -71,7 +85,7 @@ impl WriterThread {
         let (opened, open_answer) = oneshot::channel();
         let (commands, receiver) = mpsc::channel(QUEUED_COMMANDS);
         let (thread_bucket, thread_config) = (bucket.clone(), config.clone());
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("cdp-writer".into())
             .spawn(move || {
                 let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -97,7 +111,7 @@ impl WriterThread {
             })
             .map_err(|e| BucketError::Stopped { reason: format!("cannot start the writer thread: {e}") })?;
         let recovery = open_answer.await.map_err(|_| gone())??;
-        Ok((WriterThread { commands, bucket, config }, recovery))
+        Ok((WriterThread { commands: Some(commands), thread: Some(thread), bucket, config }, recovery))
     }
 
     /// The bucket written to.
@@ -134,7 +148,8 @@ impl WriterThread {
     /// implementations): commands sent after it find the open window empty. An
     /// error is logged. Fails only when the queue is full or the thread is gone.
     pub fn discard_open_later(&self) -> Result<(), BucketError> {
-        self.commands.try_send(Command::DiscardOpen(None)).map_err(|e| BucketError::Stopped {
+        let commands = self.commands.as_ref().ok_or_else(gone)?;
+        commands.try_send(Command::DiscardOpen(None)).map_err(|e| BucketError::Stopped {
             reason: format!("cannot queue taking back the open window's calls: {e}"),
         })
     }
@@ -149,7 +164,8 @@ impl WriterThread {
         command: impl FnOnce(oneshot::Sender<Result<T, BucketError>>) -> Command,
     ) -> Result<T, BucketError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(command(reply)).await.map_err(|_| gone())?;
+        let commands = self.commands.as_ref().ok_or_else(gone)?;
+        commands.send(command(reply)).await.map_err(|_| gone())?;
         answer.await.map_err(|_| gone())?
     }
 }
