@@ -5,83 +5,11 @@
 //! warning once (no "warning: warning:"); an unknown command prints the usage with
 //! status 2; a redirected standard error gets no progress line and no escape code.
 //!
-//! Cargo builds no example for an integration test, so the test builds it with
-//! `cargo build --example reverse_etl` (with the features this test was built with)
-//! and runs the executable cargo reports.
+//! The example is built and run by `common` (`cargo build --example reverse_etl`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+mod common;
 
-/// The example's executable, built once per test process.
-fn reverse_etl() -> &'static Path {
-    static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo.current_dir(env!("CARGO_MANIFEST_DIR")).args([
-            "build",
-            "--quiet",
-            "--message-format=json",
-            "-p",
-            "cdp-warehouse",
-            "--example",
-            "reverse_etl",
-        ]);
-        // The features this test was built with, so the build shares its artifacts.
-        let features: Vec<&str> = [
-            ("snowflake", cfg!(feature = "snowflake")),
-            ("mysql", cfg!(feature = "mysql")),
-            ("ssh", cfg!(feature = "ssh")),
-        ]
-        .into_iter()
-        .filter_map(|(name, on)| on.then_some(name))
-        .collect();
-        if features.len() == 3 {
-            cargo.arg("--all-features");
-        } else if !features.is_empty() {
-            cargo.args(["--features", &features.join(",")]);
-        }
-        let output = cargo.output().expect("running cargo");
-        assert!(
-            output.status.success(),
-            "cargo build --example reverse_etl failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|message| {
-                message["reason"] == "compiler-artifact" && message["target"]["name"] == "reverse_etl"
-            })
-            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-            .expect("cargo names the example's executable")
-    })
-}
-
-/// What a run of the example gave.
-struct Ran {
-    status: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn run(dir: &Path, args: &[&str]) -> Ran {
-    let Output { status, stdout, stderr } = Command::new(reverse_etl())
-        .current_dir(dir)
-        .args(args)
-        .env("RUST_LOG", "info")
-        .output()
-        .expect("running the example");
-    let ran = Ran {
-        status: status.code().expect("an exit status"),
-        stdout: String::from_utf8(stdout).unwrap(),
-        stderr: String::from_utf8(stderr).unwrap(),
-    };
-    // Standard error is a pipe here: no progress line, no escape code.
-    assert!(!ran.stderr.contains('\x1b') && !ran.stderr.contains('\r'), "{args:?}: {:?}", ran.stderr);
-    ran
-}
+use common::{Ran, run};
 
 /// A SQLite database of three people, and a configuration with four syncs: `good`
 /// works; `bad`'s query fails its checks; `conflict`'s result has `userId` and
