@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release --example export -- --format json|csv|parquet --bucket URL|DIR \
 //!     [--integration ID] [--action ID] [--compression snappy|zstd|none] [--spool DIR] \
-//!     [--max-file-bytes N] [--no-fsync] [INPUT.ndjson | -]
+//!     [--max-file-bytes N] [--sort-buffer-bytes N] [--no-fsync] [INPUT.ndjson | -]
 //! ```
 //!
 //! Files are named `<integration>.<action>.<position>.<type>.<ext>`; each run is
@@ -47,7 +47,7 @@ mod progress;
 use progress::ProgressLine;
 
 const USAGE: &str = "usage: export --format json|csv|parquet --bucket URL|DIR [--integration ID] [--action ID] \
-                     [--compression snappy|zstd|none] [--spool DIR] [--max-file-bytes N] [--no-fsync] \
+                     [--compression snappy|zstd|none] [--spool DIR] [--max-file-bytes N] [--sort-buffer-bytes N] [--no-fsync] \
                      [INPUT.ndjson | -]";
 
 /// Calls handed to the writer at a time.
@@ -61,6 +61,7 @@ struct Args {
     compression: Compression,
     spool: Option<PathBuf>,
     max_file_bytes: Option<u64>,
+    sort_buffer_bytes: Option<usize>,
     fsync: bool,
     input: Option<PathBuf>,
 }
@@ -73,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
     let mut compression = Compression::Snappy;
     let mut spool = None;
     let mut max_file_bytes = None;
+    let mut sort_buffer_bytes = None;
     let mut fsync = true;
     let mut input = None;
     let mut args = std::env::args().skip(1);
@@ -99,6 +101,11 @@ fn parse_args() -> Result<Args, String> {
                 max_file_bytes =
                     Some(text.parse().map_err(|_| format!("--max-file-bytes {text:?}: not a number"))?);
             }
+            "--sort-buffer-bytes" => {
+                let text = value("--sort-buffer-bytes")?;
+                sort_buffer_bytes =
+                    Some(text.parse().map_err(|_| format!("--sort-buffer-bytes {text:?}: not a number"))?);
+            }
             "--no-fsync" => fsync = false,
             "-h" | "--help" => return Err(USAGE.to_owned()),
             "-" => input = None,
@@ -114,6 +121,7 @@ fn parse_args() -> Result<Args, String> {
         compression,
         spool,
         max_file_bytes,
+        sort_buffer_bytes,
         fsync,
         input,
     })
@@ -155,9 +163,13 @@ async fn run(args: Args, line: &ProgressLine) -> Result<u64, Box<dyn std::error:
     } else {
         Bucket::local_with_fsync(&args.bucket, false)?
     };
+    let mut encode = EncodeOptions::default().with_compression(args.compression);
+    if let Some(bytes) = args.sort_buffer_bytes {
+        encode = encode.with_sort_buffer_bytes(bytes);
+    }
     // One run, one sync: the window outlasts any run, and shutdown publishes it.
     let mut config = WriterConfig::new(args.integration, args.action, args.format)
-        .with_encode_options(EncodeOptions::default().with_compression(args.compression))
+        .with_encode_options(encode)
         .with_interval(Duration::from_secs(100 * 365 * 24 * 3600));
     if let Some(dir) = args.spool {
         config = config.with_spool_dir(dir);

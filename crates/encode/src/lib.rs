@@ -50,9 +50,12 @@
 //!   are written through, a megabyte at a time, to an anonymous temporary file in
 //!   [`EncodeOptions::spill_dir`] that becomes the finished file
 //!   ([`Encode::finish_to_file`] hands it over without a copy). Rows out of order
-//!   are held up to [`EncodeOptions::row_group_rows`] rows (or
-//!   [`EncodeOptions::sort_buffer_bytes`]), then sorted and spilled as a run; runs
-//!   are merged when the file is written. The Parquet writer holds one row group.
+//!   are held up to [`EncodeOptions::sort_buffer_bytes`] (16 MiB; or
+//!   [`EncodeOptions::row_group_rows`] rows), then sorted and spilled as a run; runs
+//!   are merged when the file is written, at most 64 at a time (runs waiting on
+//!   disk hold no buffers; more runs are merged into fewer first, keeping ties in
+//!   order), so memory does not grow with the number of calls. The Parquet writer
+//!   holds one row group.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::fmt;
@@ -144,8 +147,12 @@ pub struct EncodeOptions {
     /// Rows per Parquet row group, and the most out-of-order calls held in memory
     /// for sorting before a run is spilled. Default: 131,072 (128k).
     pub row_group_rows: usize,
-    /// The most bytes (estimated) of calls held in memory for sorting before a run
-    /// is spilled to disk. Default: 256 MiB.
+    /// The most bytes of out-of-order rows (their encoded bytes and index entries)
+    /// held in memory per file for sorting before a run is spilled to disk.
+    /// Default: 16 MiB. It changes how often runs are spilled, never the file.
+    /// Measured on 8,000,000 out-of-order calls exported as JSON (issue 17), 16 MiB
+    /// is as fast as 256 MiB (the sort itself is cheap; the merge reads the runs
+    /// back from the page cache), and a writer holds one such buffer per open file.
     pub sort_buffer_bytes: usize,
     /// Where the temporary files go (the file being streamed, spilled runs); the
     /// system temporary directory when `None`. Files are anonymous (Linux
@@ -158,7 +165,7 @@ impl Default for EncodeOptions {
         EncodeOptions {
             compression: Compression::Snappy,
             row_group_rows: 128 * 1024,
-            sort_buffer_bytes: 256 * 1024 * 1024,
+            sort_buffer_bytes: 16 * 1024 * 1024,
             spill_dir: None,
         }
     }

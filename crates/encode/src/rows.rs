@@ -9,11 +9,18 @@
 //! file that starts with the file's header, so that when the last row is in it, it
 //! is the finished file, and memory holds no more than the buffer. Out-of-order rows
 //! are gathered until [`EncodeOptions::row_group_rows`] rows or
-//! [`EncodeOptions::sort_buffer_bytes`] bytes, sorted, and spilled as a *run*; the
-//! stream and the runs are merged when the file is written. A file of less than a
-//! megabyte never touches the disk. Ties keep their input order (the stream holds
-//! the earliest rows, then come the runs in the order they were spilled, then the
-//! buffer): a stable sort.
+//! [`EncodeOptions::sort_buffer_bytes`] bytes (row bytes and index entries counted),
+//! sorted, and spilled as a *run*; the stream and the runs are merged when the file
+//! is written. A file of less than a megabyte never touches the disk. Ties keep
+//! their input order (the stream holds the earliest rows, then come the runs in the
+//! order they were spilled, then the buffer): a stable sort.
+//!
+//! Memory does not grow with the number of rows: besides the buffer, a merge reads
+//! at most [`MERGE_FAN_IN`] runs at once, each through 72 KiB of read buffers,
+//! and a run waiting on disk holds no buffer. When [`MERGE_FAN_IN`] runs of the same size class have been spilled one
+//! after the other, they are merged into one run that takes their place (runs next
+//! to each other, so ties keep their order), and before the final merge the last
+//! runs are merged the same way until at most [`MERGE_FAN_IN`] files remain.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -30,6 +37,14 @@ const CHUNK_BYTES: usize = 4 << 20;
 const CHUNK_SLACK: usize = 64 << 10;
 /// Rows in order are written through to the stream once this many bytes are buffered.
 const STREAM_BYTES: usize = 1 << 20;
+/// The most runs (the stream counted) read at once by a merge.
+pub(crate) const MERGE_FAN_IN: usize = 64;
+/// Read buffer of a run's row bytes during a merge.
+const RUN_DATA_READ_BYTES: usize = 64 << 10;
+/// Read buffer of a run's index during a merge.
+const RUN_INDEX_READ_BYTES: usize = 8 << 10;
+/// What an index entry of a buffered row takes, counted against the sort buffer.
+const INDEX_ENTRY_BYTES: usize = std::mem::size_of::<RowRef>();
 
 /// Where one row's bytes are.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +64,9 @@ struct Run {
     index: BufWriter<File>,
     skip: u64,
     last_key: i64,
+    /// How many merges made this run: runs of one level are merged into one of
+    /// the next.
+    level: u32,
 }
 
 impl Run {
@@ -56,7 +74,7 @@ impl Run {
         let mut data = BufWriter::with_capacity(256 << 10, temp_file(options)?);
         let index = BufWriter::with_capacity(64 << 10, temp_file(options)?);
         data.write_all(header).map_err(spill_err)?;
-        Ok(Run { data, index, skip: header.len() as u64, last_key: i64::MIN })
+        Ok(Run { data, index, skip: header.len() as u64, last_key: i64::MIN, level: 0 })
     }
 
     /// Records a row whose bytes were written to `data`.
@@ -65,6 +83,16 @@ impl Run {
         self.index.write_all(&len.to_le_bytes())?;
         self.last_key = key;
         Ok(())
+    }
+
+    /// The run complete: its files flushed and its write buffers freed (a run
+    /// waits for the merge holding no memory).
+    fn sealed(self) -> Result<Run, EncodeError> {
+        let unbuffered = |out: BufWriter<File>| -> Result<BufWriter<File>, EncodeError> {
+            let file = out.into_inner().map_err(|e| spill_err(e.into_error()))?;
+            Ok(BufWriter::with_capacity(0, file))
+        };
+        Ok(Run { data: unbuffered(self.data)?, index: unbuffered(self.index)?, ..self })
     }
 
     /// The data file, complete and positioned at its start.
@@ -79,8 +107,8 @@ impl Run {
         data.seek(SeekFrom::Start(skip)).map_err(spill_err)?;
         index.seek(SeekFrom::Start(0)).map_err(spill_err)?;
         Ok(RunReader {
-            data: BufReader::with_capacity(1 << 18, data),
-            index: BufReader::with_capacity(1 << 14, index),
+            data: BufReader::with_capacity(RUN_DATA_READ_BYTES, data),
+            index: BufReader::with_capacity(RUN_INDEX_READ_BYTES, index),
             row: Vec::new(),
         })
     }
@@ -144,6 +172,8 @@ pub(crate) struct SortedRows {
     total_bytes: u64,
     /// The buffer size at which rows in order go to the stream.
     stream_bytes: usize,
+    /// The most runs read at once by a merge ([`MERGE_FAN_IN`]; smaller in tests).
+    fan_in: usize,
     /// A write to a temporary file failed: the rows are no longer whole.
     failed: bool,
     options: EncodeOptions,
@@ -163,6 +193,7 @@ impl SortedRows {
             rows: 0,
             total_bytes: 0,
             stream_bytes: STREAM_BYTES,
+            fan_in: MERGE_FAN_IN,
             failed: false,
             options,
         }
@@ -208,7 +239,7 @@ impl SortedRows {
         }
         let narrow = |n: usize| u32::try_from(n).map_err(|_| EncodeError::RowTooLarge { bytes: n });
         self.index.push(RowRef { key, chunk: narrow(chunk_no)?, start: narrow(start)?, len: narrow(len)? });
-        self.buffered_bytes += len;
+        self.buffered_bytes += len + INDEX_ENTRY_BYTES;
         self.total_bytes += len as u64;
         self.rows += 1;
         let written = if self.index.len() >= self.options.row_group_rows
@@ -295,8 +326,44 @@ impl SortedRows {
         }
         let mut run = Run::create(&self.options, &[])?;
         self.write_buffer(&mut run)?;
-        self.runs.push(run);
+        self.runs.push(run.sealed()?);
         self.clear_buffer();
+        self.merge_spilled_runs()
+    }
+
+    /// Merges the last [`MERGE_FAN_IN`] runs into one while they are all of the
+    /// last run's level: the runs on disk stay few, and each row is rewritten once
+    /// per level, so the merges cost a logarithmic number of passes.
+    fn merge_spilled_runs(&mut self) -> Result<(), EncodeError> {
+        let fan_in = self.fan_in;
+        while self.runs.len() >= fan_in {
+            let tail = &self.runs[self.runs.len() - fan_in..];
+            let level = tail[fan_in - 1].level;
+            if tail.iter().any(|run| run.level != level) {
+                break;
+            }
+            self.merge_last_runs(fan_in)?;
+        }
+        Ok(())
+    }
+
+    /// Merges the last `count` runs into one run in their place, a level above the
+    /// highest of them.
+    fn merge_last_runs(&mut self, count: usize) -> Result<(), EncodeError> {
+        let tail = self.runs.split_off(self.runs.len() - count);
+        let level = tail.iter().map(|run| run.level).max().unwrap_or(0) + 1;
+        let mut merged = Run::create(&self.options, &[])?;
+        merged.level = level;
+        let mut readers = Vec::with_capacity(tail.len());
+        for run in tail {
+            readers.push(run.into_reader()?);
+        }
+        merge(readers, |key, row| {
+            merged.data.write_all(row).map_err(spill_err)?;
+            // Rows are under 4 GiB: `push` checked them.
+            merged.push(key, row.len() as u32).map_err(spill_err)
+        })?;
+        self.runs.push(merged.sealed()?);
         Ok(())
     }
 
@@ -377,25 +444,41 @@ impl SortedRows {
         if !self.index.is_empty() {
             self.spill()?;
         }
+        // Free the buffer before the merge: it holds no rows any more.
+        self.chunks = Vec::new();
+        self.index = Vec::new();
+        let (stream, fan_in) = (usize::from(self.stream.is_some()), self.fan_in);
+        while stream + self.runs.len() > fan_in {
+            let count = (stream + self.runs.len() + 1 - fan_in).min(fan_in);
+            self.merge_last_runs(count.max(2))?;
+        }
         let mut readers = Vec::with_capacity(self.runs.len() + 1);
         for run in self.stream.into_iter().chain(self.runs) {
             readers.push(run.into_reader()?);
         }
-        // Ties come out by run: the stream first, then the runs in spill order.
-        let mut heap = BinaryHeap::with_capacity(readers.len());
-        for (i, reader) in readers.iter_mut().enumerate() {
-            if let Some(key) = reader.next()? {
-                heap.push(Reverse((key, i)));
-            }
-        }
-        while let Some(Reverse((_, i))) = heap.pop() {
-            sink(&readers[i].row)?;
-            if let Some(key) = readers[i].next()? {
-                heap.push(Reverse((key, i)));
-            }
-        }
-        Ok(())
+        merge(readers, |_, row| sink(row))
     }
+}
+
+/// Merges sorted runs, handing each row and its key to `sink` in key order; ties
+/// come out by run, in the order of `readers`.
+fn merge(
+    mut readers: Vec<RunReader>,
+    mut sink: impl FnMut(i64, &[u8]) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    let mut heap = BinaryHeap::with_capacity(readers.len());
+    for (i, reader) in readers.iter_mut().enumerate() {
+        if let Some(key) = reader.next()? {
+            heap.push(Reverse((key, i)));
+        }
+    }
+    while let Some(Reverse((key, i))) = heap.pop() {
+        sink(key, &readers[i].row)?;
+        if let Some(key) = readers[i].next()? {
+            heap.push(Reverse((key, i)));
+        }
+    }
+    Ok(())
 }
 
 /// Reads a run back, one row at a time.
@@ -453,6 +536,39 @@ mod tests {
     }
 
     #[test]
+    fn many_runs_are_merged_a_few_at_a_time_into_the_same_bytes() {
+        // Keys going back in time every 7 rows, with ties across the repeats: every
+        // row after the first stretch is out of order, and one row per run gives 223
+        // runs. Merged 4 at a time, they are 3 + 1 + 3 + 3 runs of levels 3, 2, 1 and
+        // 0 (223 = 3133 in base 4), reduced to 4 (with the stream) before the merge.
+        let input: Vec<(i64, u8)> = (0..230).map(|n| (i64::from(n % 7) * 2 - i64::from(n / 50), 3)).collect();
+        let mut rows = sorted_rows(1, 1 << 20, 1);
+        rows.fan_in = 4;
+        encode(&mut rows, &input);
+        let levels: Vec<u32> = rows.runs.iter().map(|run| run.level).collect();
+        assert_eq!(levels, [3, 3, 3, 2, 1, 1, 1, 0, 0, 0]);
+        assert!(rows.runs.iter().any(|run| run.level > 0));
+        assert!(
+            rows.runs.iter().all(|run| run.data.capacity() == 0 && run.index.capacity() == 0),
+            "a run waiting for the merge holds no buffer"
+        );
+        let bytes = rows.write_to(FileFormat::Csv, Vec::new()).unwrap();
+        assert_eq!(String::from_utf8(bytes).unwrap(), expected("h\n", &input));
+    }
+
+    #[test]
+    fn rows_and_their_index_entries_count_against_the_sort_buffer() {
+        // 100 rows of 8 bytes and their index entries pass 1,000 bytes: spilled.
+        let mut rows = sorted_rows(1_000_000, 1_000, 1 << 20);
+        let input: Vec<(i64, u8)> = (0..100).map(|k| (100 - k, 2)).collect();
+        encode(&mut rows, &input);
+        assert!(!rows.runs.is_empty() || rows.stream.is_some(), "the buffer was spilled");
+        assert!(rows.buffered_bytes < 1_000);
+        let bytes = rows.write_to(FileFormat::Json, Vec::new()).unwrap();
+        assert_eq!(String::from_utf8(bytes).unwrap(), expected("h\n", &input));
+    }
+
+    #[test]
     fn rows_in_order_end_up_in_the_stream_alone() {
         let mut rows = sorted_rows(1000, 1 << 20, 10);
         let input: Vec<(i64, u8)> = (0..100).map(|k| (k / 3, 4)).collect();
@@ -497,9 +613,11 @@ mod tests {
             group in 1usize..30,
             buffer in 1usize..400,
             stream in 1usize..200,
+            fan_in in 2usize..6,
             way in 0..3,
         ) {
             let mut rows = sorted_rows(group, buffer, stream);
+            rows.fan_in = fan_in;
             encode(&mut rows, &input);
             let bytes = match way {
                 0 => rows.write_to(FileFormat::Csv, Vec::new()).unwrap(),
