@@ -41,6 +41,11 @@
 //! SSH server, point `private_key_path` at it, `check` the source, and only then
 //! remove the old line.
 
+/// mimalloc's per-thread heaps: rows are decoded on one thread and mapped and freed on
+/// another, where glibc's malloc contends on its arena lock for every value.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;

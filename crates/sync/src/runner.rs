@@ -776,7 +776,7 @@ impl Runner {
                 };
                 self.deliver_diff(&diff, &mut rows, &mut mapper, destination.as_mut(), tally).await
             }
-            _ => self.deliver(&mut rows, &mut mapper, destination.as_mut(), tally).await,
+            _ => self.deliver(rows, &mut mapper, destination.as_mut(), tally).await,
         };
         if delivered.is_err() {
             destination.abort().await;
@@ -786,47 +786,56 @@ impl Runner {
 
     /// Reads every row, maps it and hands the call to the destination; finishes the
     /// destination when every row is read.
+    ///
+    /// The source is read on a task of its own ([`spawn_reader`]) that hands over
+    /// batches of rows through a bounded channel, so reading and decoding overlap
+    /// with mapping and writing on another core while at most
+    /// [`READ_AHEAD_BATCHES`] batches of [`READ_BATCH_ROWS`] rows are held. Rows keep
+    /// their order; dropping the run aborts the reader, which cancels the query.
     async fn deliver(
         &self,
-        rows: &mut cdp_source::RowStream,
+        rows: cdp_source::RowStream,
         mapper: &mut RowMapper,
         destination: &mut dyn Destination,
         tally: &mut Tally,
     ) -> Result<(), RunError> {
         let mut cap = RecordCap::new(self.max_records);
-        loop {
-            let values = match rows.next().await {
-                None => break,
-                Some(Ok(values)) => values,
-                Some(Err(e)) if e.is_row_error() => {
-                    let row_number = cap.admit()?;
-                    tally.rows_read += 1;
-                    tally.row_error(RowError {
-                        row_number,
-                        column: e.column().map(Into::into),
-                        reason: RowErrorReason::Unreadable { message: e.to_string() },
-                        values: "{}".into(),
-                    });
-                    tally.publish();
-                    continue;
+        let mut reader = spawn_reader(rows);
+        while let Some(batch) = reader.batches.recv().await {
+            for item in batch {
+                let values = match item {
+                    Ok(values) => values,
+                    Err(e) if e.is_row_error() => {
+                        let row_number = cap.admit()?;
+                        tally.rows_read += 1;
+                        tally.row_error(RowError {
+                            row_number,
+                            column: e.column().map(Into::into),
+                            reason: RowErrorReason::Unreadable { message: e.to_string() },
+                            values: "{}".into(),
+                        });
+                        tally.publish();
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                // Past the cap the run fails: last_sync_time stays, so no row past the
+                // cap is skipped for good.
+                let row_number = cap.admit()?;
+                tally.rows_read += 1;
+                match mapper.map_values(row_number, &values) {
+                    Ok(mut call) => {
+                        call.stamp_received(self.clock.now());
+                        let rejections = destination.send(Delivery { row_number, call }).await?;
+                        tally.calls_delivered += 1;
+                        tally.rejected(rejections);
+                    }
+                    Err(error) => tally.row_error(error),
                 }
-                Some(Err(e)) => return Err(e.into()),
-            };
-            // Past the cap the run fails: last_sync_time stays, so no row past the
-            // cap is skipped for good.
-            let row_number = cap.admit()?;
-            tally.rows_read += 1;
-            match mapper.map_values(row_number, &values) {
-                Ok(mut call) => {
-                    call.stamp_received(self.clock.now());
-                    let rejections = destination.send(Delivery { row_number, call }).await?;
-                    tally.calls_delivered += 1;
-                    tally.rejected(rejections);
-                }
-                Err(error) => tally.row_error(error),
             }
             tally.publish();
         }
+        reader.finished().await;
         let rejections = destination.finish().await?;
         tally.rejected(rejections);
         tally.publish();
@@ -1498,5 +1507,83 @@ async fn on_blocking<T: Send + 'static>(
             path: snapshot.to_owned(),
             source: std::io::Error::other(format!("the diff task was cancelled: {e}")),
         }),
+    }
+}
+
+/// Rows per batch handed from the reader task to the run: enough to make the
+/// channel's cost per row small, few enough that decoding one batch keeps an async
+/// worker busy for well under a millisecond.
+const READ_BATCH_ROWS: usize = 128;
+
+/// Batches the reader task may hold ahead of the run; with [`READ_BATCH_ROWS`] this
+/// bounds the rows in flight between reading and mapping.
+const READ_AHEAD_BATCHES: usize = 4;
+
+/// One batch of rows, in order, as the source gave them (row errors included).
+type RowBatch = Vec<Result<cdp_source::Values, SourceError>>;
+
+/// A source's rows being read on a task of its own.
+struct Reader {
+    /// The rows, in batches, in order; closed after the last row or a fatal error.
+    batches: tokio::sync::mpsc::Receiver<RowBatch>,
+    /// The reading task; aborted (dropping the [`cdp_source::RowStream`], which
+    /// cancels the query) when the reader is dropped before the end.
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Reader {
+    /// Waits for the reading task after its last batch. A panic while reading is
+    /// the run's panic, as it was when the run read the rows itself.
+    async fn finished(mut self) {
+        let Some(task) = self.task.take() else { return };
+        if let Err(e) = task.await
+            && e.is_panic()
+        {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Reads `rows` on a spawned task, handing over batches of the rows that are ready
+/// (at most [`READ_BATCH_ROWS`], at least one) through a channel of
+/// [`READ_AHEAD_BATCHES`]; a batch goes as soon as the source has no row ready, so a
+/// slow source's rows are not held back.
+fn spawn_reader(mut rows: cdp_source::RowStream) -> Reader {
+    let (sender, batches) = tokio::sync::mpsc::channel(READ_AHEAD_BATCHES);
+    let task = tokio::spawn(async move {
+        while let Some(first) = rows.next().await {
+            let mut batch = Vec::with_capacity(READ_BATCH_ROWS);
+            batch.push(first);
+            while batch.len() < READ_BATCH_ROWS {
+                match ready_now(rows.next()) {
+                    Some(Some(item)) => batch.push(item),
+                    Some(None) | None => break,
+                }
+            }
+            if sender.send(batch).await.is_err() {
+                // The run stopped reading: dropping the rows cancels the query.
+                return;
+            }
+        }
+    });
+    Reader { batches, task: Some(task) }
+}
+
+/// `future`'s output if it is ready on its first poll. Only for futures that lose
+/// nothing when dropped unfinished ([`cdp_source::RowStream::next`]).
+fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.poll(&mut cx) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
     }
 }

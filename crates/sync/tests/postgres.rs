@@ -313,3 +313,21 @@ async fn a_run_due_while_a_slow_query_is_going_is_skipped() {
     assert_eq!(outcomes.values().filter(|o| **o == Outcome::Skipped).count(), 2);
     assert_eq!(outcomes.values().filter(|o| **o == Outcome::Succeeded).count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_read_ahead_in_batches_keep_their_order() {
+    // Many batches of rows (the run reads ahead on a task of its own): every row
+    // arrives, in the query's order.
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(ts("2026-11-23T10:00:00Z")));
+    let many = r#"SELECT i AS "userId", 'n' || i AS name FROM generate_series(1, 5000) AS i ORDER BY i"#;
+    let runner =
+        Runner::new(config(dir.path(), "unused", many, "out", ""), clock as Arc<dyn Clock>).await.unwrap();
+    let record = runner.run("people").await.unwrap().record;
+    assert_eq!((record.outcome, record.rows_read, record.calls_delivered), (Outcome::Succeeded, 5000, 5000));
+    let sent = calls(dir.path());
+    let ids: Vec<&str> = sent.iter().map(|c| c["userId"].as_str().unwrap()).collect();
+    let names: Vec<&str> = sent.iter().map(|c| c["traits"]["name"].as_str().unwrap()).collect();
+    assert_eq!(ids, (1..=5000).map(|i| i.to_string()).collect::<Vec<_>>());
+    assert_eq!(names, (1..=5000).map(|i| format!("n{i}")).collect::<Vec<_>>());
+}
