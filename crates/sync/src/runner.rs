@@ -1513,7 +1513,7 @@ async fn on_blocking<T: Send + 'static>(
 /// Rows per batch handed from the reader task to the run: enough to make the
 /// channel's cost per row small, few enough that decoding one batch keeps an async
 /// worker busy for well under a millisecond.
-const READ_BATCH_ROWS: usize = 128;
+const READ_BATCH_ROWS: usize = 512;
 
 /// Batches the reader task may hold ahead of the run; with [`READ_BATCH_ROWS`] this
 /// bounds the rows in flight between reading and mapping.
