@@ -331,3 +331,51 @@ async fn rows_read_ahead_in_batches_keep_their_order() {
     assert_eq!(ids, (1..=5000).map(|i| i.to_string()).collect::<Vec<_>>());
     assert_eq!(names, (1..=5000).map(|i| format!("n{i}")).collect::<Vec<_>>());
 }
+
+/// Active queries on the test server whose text holds `marker` (other than this one).
+async fn active_queries(marker: &str) -> i64 {
+    let (client, connection) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let row = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' \
+             AND query LIKE '%' || $1 || '%'",
+            &[&marker],
+        )
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_run_stops_reading_and_cancels_the_query() {
+    // A query that sends a row a millisecond for 100 s; the run is dropped after 1.5 s
+    // (its rows are read on a task of its own, which must stop too).
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(ts("2026-11-23T10:00:00Z")));
+    let slow = r#"SELECT /* cdp_dropped_run */ i AS "userId" FROM generate_series(1, 100000) AS i,
+        LATERAL (SELECT pg_sleep(0.001 + 0 * i)) AS s"#;
+    let runner =
+        Runner::new(config(dir.path(), "unused", slow, "out", ""), clock as Arc<dyn Clock>).await.unwrap();
+    {
+        let run = runner.run("people");
+        tokio::pin!(run);
+        let going = tokio::select! {
+            ended = &mut run => panic!("the slow run should still be going after 1.5 s: {ended:?}"),
+            going = async {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                active_queries("cdp_dropped_run").await
+            } => going,
+        };
+        assert_eq!(going, 1, "the slow run's query should be running on the server");
+    } // The run is dropped here.
+    let mut left = i64::MAX;
+    for _ in 0..100 {
+        left = active_queries("cdp_dropped_run").await;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(left, 0, "the dropped run's query is still running on the server after 5 s");
+}
