@@ -41,7 +41,8 @@ pub enum RunError {
     #[error("destination {0}")]
     Destination(#[source] DestinationError),
     /// The run reached its record cap ([`crate::Runner::with_max_records`], 30,000,000
-    /// by default): the rows past it were not read. Narrow the query (compare a
+    /// by default): no row past it was delivered (a few batches past it may have been
+    /// read ahead), and the run fails. Narrow the query (compare a
     /// timestamp with `{{last_sync_time}}`).
     #[error("{0}; narrow the query, e.g. compare a timestamp column with {{{{last_sync_time}}}}")]
     RecordCap(#[source] CapReached),
