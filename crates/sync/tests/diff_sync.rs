@@ -8,9 +8,9 @@
 //! The scenario runs on SQLite and on PostgreSQL (the latter needs the server `bash
 //! .ci/test` starts, which sets `CDP_TEST_POSTGRES_URL`; without it that test fails).
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -467,50 +467,21 @@ struct Api {
 }
 
 fn api(ok_first: usize) -> Api {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
     let taken = Arc::new(std::sync::Mutex::new(Vec::new()));
     let requests = Arc::new(AtomicUsize::new(0));
     let healed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (t, r, h) = (taken.clone(), requests.clone(), healed.clone());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let mut reader = BufReader::new(stream);
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut body = vec![0u8; length];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            let n = r.fetch_add(1, Ordering::SeqCst);
-            let ok = n < ok_first || h.load(Ordering::SeqCst);
-            if ok {
-                let batch: Value = serde_json::from_slice(&body).unwrap();
-                let mut taken = t.lock().unwrap();
-                for call in batch["batch"].as_array().unwrap() {
-                    taken.push(call["messageId"].as_str().unwrap().to_owned());
-                }
-            }
-            let (status, answer) = if ok { (200, "{}") } else { (500, r#"{"error":"boom"}"#) };
-            let mut stream = reader.into_inner();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
+    let url = common::http_server(move |body| {
+        let n = r.fetch_add(1, Ordering::SeqCst);
+        if n >= ok_first && !h.load(Ordering::SeqCst) {
+            return (500, r#"{"error":"boom"}"#.to_owned());
         }
+        let batch: Value = serde_json::from_slice(body).unwrap();
+        let mut taken = t.lock().unwrap();
+        for call in batch["batch"].as_array().unwrap() {
+            taken.push(call["messageId"].as_str().unwrap().to_owned());
+        }
+        (200, "{}".to_owned())
     });
     Api { url, taken, requests, healed }
 }

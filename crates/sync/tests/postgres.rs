@@ -2,15 +2,16 @@
 //! sets `CDP_TEST_POSTGRES_URL`): every type into calls, incremental syncs,
 //! failures, overlapping windows, skipped runs, and the HTTP destination.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cdp_bucket::{Clock, ManualClock};
 use cdp_sync::{Config, Outcome, Runner, Scheduler};
+use common::http_server;
 use serde_json::{Value, json};
 
 fn ts(s: &str) -> cdp_calls::Timestamp {
@@ -146,44 +147,6 @@ async fn every_type_becomes_a_trait_and_incremental_runs_send_only_what_changed(
     assert_eq!(runner.run("people").await.unwrap().record.rows_read, 0);
     let names: Vec<Value> = calls(dir.path()).iter().map(|c| c["traits"]["name"].clone()).collect();
     assert_eq!(names, [json!("Ada"), json!("Bob"), json!("Cy"), json!("Bobby")]);
-}
-
-/// A loopback HTTP server: `answer` gets each request's body and gives the status
-/// and body of the response. Returns the API's base URL.
-fn http_server(answer: impl Fn(&[u8]) -> (u16, String) + Send + 'static) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let mut reader = BufReader::new(stream);
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut body = vec![0u8; length];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            let (status, answer) = answer(&body);
-            let mut stream = reader.into_inner();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
-        }
-    });
-    base_url
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,9 +5,9 @@
 //! the result's column names without reading a row, and cost no failed run; a sync
 //! that is not set up does not stop the others.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -169,40 +169,10 @@ async fn columns_that_stop_mapping_after_setup_are_a_mapping_failure() {
 
 /// An HTTP server that answers every request with `status`; counts the requests.
 fn http_server(status: u16, requests: Arc<AtomicUsize>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { continue };
-            let mut reader = BufReader::new(stream);
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
-                if line == "\r\n" {
-                    break;
-                }
-            }
-            let mut body = vec![0u8; length];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            requests.fetch_add(1, Ordering::SeqCst);
-            let answer = r#"{"error":"boom"}"#;
-            let mut stream = reader.into_inner();
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
-        }
-    });
-    base_url
+    common::http_server(move |_| {
+        requests.fetch_add(1, Ordering::SeqCst);
+        (status, r#"{"error":"boom"}"#.to_owned())
+    })
 }
 
 #[tokio::test]
