@@ -24,6 +24,8 @@
 //! ```
 
 mod common;
+#[path = "hotpaths/retired.rs"]
+mod retired;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -471,7 +473,11 @@ fn mixed_timestamp_texts() -> Vec<String> {
         .collect()
 }
 
-fn parse_ours(text: &str) -> Timestamp {
+fn parse_hand_written(text: &str) -> Timestamp {
+    retired::time::parse_rfc3339(text).expect("valid")
+}
+
+fn parse_cdp_calls(text: &str) -> Timestamp {
     Timestamp::parse_rfc3339(text).expect("valid")
 }
 
@@ -485,7 +491,11 @@ fn parse_jiff(text: &str) -> Timestamp {
     Timestamp::from_micros(t.as_microsecond()).expect("in range")
 }
 
-fn push_ours(t: Timestamp, out: &mut Vec<u8>) {
+fn push_hand_written(t: Timestamp, out: &mut Vec<u8>) {
+    retired::time::push_rfc3339(t, out);
+}
+
+fn push_cdp_calls(t: Timestamp, out: &mut Vec<u8>) {
     t.push_rfc3339(out);
 }
 
@@ -511,6 +521,51 @@ type Parse = fn(&str) -> Timestamp;
 /// A timestamp writer: RFC 3339 UTC text appended.
 type Push = fn(Timestamp, &mut Vec<u8>);
 
+/// Texts near `texts`: each cut short, and with each byte replaced, removed or
+/// preceded by one of a few telling bytes; and every part out of its range.
+fn mutated_timestamp_texts(texts: &[String]) -> Vec<String> {
+    const BYTES: &[u8] = b"0123456789-:.+TtZz x";
+    let mut out = Vec::new();
+    for text in texts {
+        let b = text.as_bytes();
+        for i in 0..=b.len() {
+            out.push(text[..i].to_owned());
+            if i < b.len() {
+                out.push(format!("{}{}", &text[..i], &text[i + 1..]));
+            }
+            for &c in BYTES {
+                let c = char::from(c);
+                if i < b.len() {
+                    out.push(format!("{}{c}{}", &text[..i], &text[i + 1..]));
+                }
+                out.push(format!("{}{c}{}", &text[..i], &text[i..]));
+            }
+            out.push(format!("{}\u{2212}{}", &text[..i], &text[i..]));
+        }
+    }
+    for (at, values) in [
+        (5, &["00", "13", "99"][..]),
+        (8, &["00", "29", "30", "31", "32"][..]),
+        (11, &["23", "24", "99"][..]),
+        (14, &["59", "60", "99"][..]),
+        (17, &["59", "60", "61", "99"][..]),
+    ] {
+        for text in texts {
+            for value in values {
+                out.push(format!("{}{value}{}", &text[..at], &text[at + 2..]));
+            }
+        }
+    }
+    for offset in ["+23:59", "-24:00", "+23:60", "-99:99", "+0100", "-00:00"] {
+        for text in texts {
+            let end =
+                text.find(['Z', '+']).or_else(|| text.rfind('-').filter(|&i| i > 10)).expect("an offset");
+            out.push(format!("{}{offset}", &text[..end]));
+        }
+    }
+    out
+}
+
 fn timestamps(c: &mut Criterion, calls: &[Call]) {
     // The export's timestamps: the four of every call, in the order of its row.
     let export_values: Vec<Timestamp> = calls
@@ -520,22 +575,37 @@ fn timestamps(c: &mut Criterion, calls: &[Call]) {
         .collect();
     let export_texts: Vec<String> = export_values.iter().map(Timestamp::to_string).collect();
     let mixed_texts = mixed_timestamp_texts();
-    let mixed_values: Vec<Timestamp> = mixed_texts.iter().map(|t| parse_ours(t)).collect();
+    let mixed_values: Vec<Timestamp> = mixed_texts.iter().map(|t| parse_hand_written(t)).collect();
 
-    let parsers: [(&str, Parse); 3] = [("ours", parse_ours), ("chrono", parse_chrono), ("jiff", parse_jiff)];
-    let pushers: [(&str, Push); 3] = [("ours", push_ours), ("chrono", push_chrono), ("jiff", push_jiff)];
+    let parsers: [(&str, Parse); 4] = [
+        ("hand_written", parse_hand_written),
+        ("cdp_calls", parse_cdp_calls),
+        ("chrono", parse_chrono),
+        ("jiff", parse_jiff),
+    ];
+    let pushers: [(&str, Push); 4] = [
+        ("hand_written", push_hand_written),
+        ("cdp_calls", push_cdp_calls),
+        ("chrono", push_chrono),
+        ("jiff", push_jiff),
+    ];
     for texts in [&export_texts, &mixed_texts] {
         for text in texts {
-            let ours = parse_ours(text);
+            let ours = parse_hand_written(text);
             for (name, parse) in &parsers[1..] {
                 assert_eq!(parse(text), ours, "{name} parses {text} differently");
             }
         }
     }
+    // cdp-calls gives what the hand-written parser gave on bad text too, reason and all.
+    for text in mutated_timestamp_texts(&mixed_texts[..256]) {
+        let want = retired::time::parse_rfc3339(&text);
+        assert_eq!(Timestamp::parse_rfc3339(&text), want, "cdp-calls parses {text:?} differently");
+    }
     for values in [&export_values, &mixed_values] {
         for &t in values {
             let mut ours = Vec::new();
-            push_ours(t, &mut ours);
+            push_hand_written(t, &mut ours);
             for (name, push) in &pushers[1..] {
                 let mut theirs = Vec::new();
                 push(t, &mut theirs);
@@ -578,64 +648,6 @@ fn timestamps(c: &mut Criterion, calls: &[Call]) {
 // CSV quoting: csv_core and csv against ours.
 // ---------------------------------------------------------------------------------
 
-/// cdp-encode's CSV field writer (`crates/encode/src/csv.rs`, private there), copied
-/// verbatim; `check_csv_copy` shows that it writes what the encoder writes.
-mod ours_csv {
-    /// Appends one field, enclosed in quotes (inner quotes doubled) when it holds a
-    /// comma, a quote, CR or LF.
-    pub(crate) fn push_field(out: &mut Vec<u8>, field: &[u8]) {
-        // A JSON object other than `{}` always holds a quote: skip the check.
-        let quote = (field.first() == Some(&b'{') && field.len() > 2)
-            || field.iter().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
-        if !quote {
-            out.extend_from_slice(field);
-            return;
-        }
-        push_quoted(out, field);
-    }
-
-    /// Appends `field` enclosed in quotes, inner quotes doubled, eight bytes at a time.
-    fn push_quoted(out: &mut Vec<u8>, field: &[u8]) {
-        const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-        const QUOTES: u64 = 0x2222_2222_2222_2222;
-        let start = out.len();
-        out.resize(start + 2 * field.len() + 2 + 16, 0);
-        let buf = &mut out[start..];
-        buf[0] = b'"';
-        let mut at = 1;
-        let mut put = |word: u64, len: usize, at: &mut usize| {
-            buf[*at..*at + 8].copy_from_slice(&word.to_le_bytes());
-            // The high bit of each byte of `word` that is a quote, exactly.
-            let x = word ^ QUOTES;
-            let mut quotes = !(((x & LOW7) + LOW7) | x | LOW7);
-            let mut shift = 0;
-            while quotes != 0 {
-                let q = (quotes.trailing_zeros() / 8) as usize;
-                if q >= len {
-                    break;
-                }
-                let from = *at + q + shift + 1;
-                buf[from..from + 8].copy_from_slice(&(word >> (8 * q)).to_le_bytes());
-                shift += 1;
-                quotes &= quotes - 1;
-            }
-            *at += len + shift;
-        };
-        let mut words = field.chunks_exact(8);
-        for word in &mut words {
-            put(u64::from_le_bytes(word.try_into().expect("eight bytes")), 8, &mut at);
-        }
-        let tail = words.remainder();
-        if !tail.is_empty() {
-            let mut last = [0u8; 8];
-            last[..tail.len()].copy_from_slice(tail);
-            put(u64::from_le_bytes(last), tail.len(), &mut at);
-        }
-        buf[at] = b'"';
-        out.truncate(start + at + 1);
-    }
-}
-
 /// The text fields of a row (timestamps left out: they are the timestamp piece's;
 /// absent values are empty fields).
 type Row = Vec<Box<[u8]>>;
@@ -676,7 +688,7 @@ fn rows_ours(rows: &[Row], out: &mut Vec<u8>) {
             if i > 0 {
                 out.push(b',');
             }
-            ours_csv::push_field(out, field);
+            retired::csv::push_field(out, field);
         }
         out.push(b'\n');
     }
@@ -731,8 +743,8 @@ fn check_csv_copy(calls: &[Call]) {
                 match value {
                     Value::Null => {}
                     Value::Timestamp(t) => t.push_rfc3339(&mut want),
-                    Value::Text(s) => ours_csv::push_field(&mut want, s.as_bytes()),
-                    Value::Json(o) => ours_csv::push_field(&mut want, o.as_str().as_bytes()),
+                    Value::Text(s) => retired::csv::push_field(&mut want, s.as_bytes()),
+                    Value::Json(o) => retired::csv::push_field(&mut want, o.as_str().as_bytes()),
                 }
             }
             want.push(b'\n');

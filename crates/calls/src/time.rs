@@ -110,8 +110,11 @@ impl Timestamp {
 
     /// Parses RFC 3339 text: `YYYY-MM-DD`, `T` (or `t` or a space), `HH:MM:SS`, an
     /// optional fraction of any length, then `Z`, `z` or `±HH:MM`.
+    ///
+    /// chrono's RFC 3339 parser reads the text; the instant must lie within the
+    /// years 0000 to 9999 once moved to UTC.
     pub fn parse_rfc3339(text: &str) -> Result<Timestamp, TimestampError> {
-        parse(text.as_bytes())
+        parse(text)
     }
 
     /// Writes the RFC 3339 UTC text into `buf` and returns it: 24 bytes
@@ -207,6 +210,20 @@ fn format_second(secs: i64) -> [u8; 19] {
     text
 }
 
+/// The date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 /// `"00"` to `"99"`.
 const DIGIT_PAIRS: [[u8; 2]; 100] = {
     let mut pairs = [[0u8; 2]; 100];
@@ -269,138 +286,72 @@ impl From<Timestamp> for chrono::DateTime<chrono::Utc> {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count since 1970-01-01 (inverse of [`days_from_civil`]).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
+/// Parses RFC 3339 text with chrono, keeping this type's rules: ASCII only, the
+/// instant within the years 0000 to 9999, and [`TimestampError`]'s reasons.
+fn parse(text: &str) -> Result<Timestamp, TimestampError> {
+    match chrono::DateTime::parse_from_rfc3339(text) {
+        // chrono also takes U+2212 (minus sign) before an offset; RFC 3339 does not.
+        Ok(_) if !text.is_ascii() => Err(TimestampError::Shape),
+        // Digits past the ninth are skipped, nanoseconds truncated to microseconds,
+        // and a leap second (`:60`) is the first instant of the next minute.
+        Ok(t) => Timestamp::from_micros(t.timestamp_micros()).ok_or(TimestampError::Year),
+        Err(_) => Err(rejection(text.as_bytes())),
     }
 }
 
-/// Reads `n` ASCII digits at `at` as a number.
-fn digits(b: &[u8], at: usize, n: usize) -> Result<i64, TimestampError> {
-    let field = b.get(at..at + n).ok_or(TimestampError::Shape)?;
-    field.iter().try_fold(0i64, |acc, &c| {
-        if c.is_ascii_digit() { Ok(acc * 10 + i64::from(c - b'0')) } else { Err(TimestampError::Shape) }
-    })
-}
-
-fn expect(b: &[u8], at: usize, what: &[u8]) -> Result<(), TimestampError> {
-    match b.get(at) {
-        Some(c) if what.contains(c) => Ok(()),
-        _ => Err(TimestampError::Shape),
-    }
-}
-
-thread_local! {
-    /// The last valid date parsed (`YYYY-MM-DD`) and its day number: the calls of a
-    /// stream share a few dates, so most timestamps skip the calendar arithmetic.
-    static LAST_DATE: Cell<Option<([u8; 10], i64)>> = const { Cell::new(None) };
-}
-
-fn parse(b: &[u8]) -> Result<Timestamp, TimestampError> {
-    let date: Option<[u8; 10]> = b.get(..10).and_then(|d| d.try_into().ok());
-    let cached = date.and_then(|d| {
-        let (last, days) = LAST_DATE.with(Cell::get)?;
-        (last == d).then_some(days)
-    });
-    let (year, month, day) = match cached {
-        Some(_) => (0, 1, 1),
-        None => {
-            let year = digits(b, 0, 4)?;
-            expect(b, 4, b"-")?;
-            let month = digits(b, 5, 2)?;
-            expect(b, 7, b"-")?;
-            (year, month, digits(b, 8, 2)?)
-        }
+/// Why chrono rejected `b`: [`TimestampError::Shape`] unless it has the shape
+/// `YYYY-MM-DD(T|t| )HH:MM:SS[.digits](Z|z|±HH:MM)`; else the first part out of
+/// range, the offset first, then month, day, hour, minute and second (chrono does
+/// not say which).
+fn rejection(b: &[u8]) -> TimestampError {
+    use TimestampError::{OutOfRange, Shape};
+    // Byte by byte: `9` is a digit, `T` is `T`, `t` or a space, anything else itself.
+    let fits = |pattern: &[u8], text: &[u8]| {
+        pattern.len() == text.len()
+            && pattern.iter().zip(text).all(|(&p, &c)| match p {
+                b'9' => c.is_ascii_digit(),
+                b'T' => matches!(c, b'T' | b't' | b' '),
+                _ => c == p,
+            })
     };
-    expect(b, 10, b"Tt ")?;
-    let hour = digits(b, 11, 2)?;
-    expect(b, 13, b":")?;
-    let minute = digits(b, 14, 2)?;
-    expect(b, 16, b":")?;
-    let second = digits(b, 17, 2)?;
-    let mut at = 19;
-    let mut micros = 0i64;
-    if b.get(at) == Some(&b'.') {
-        at += 1;
-        let start = at;
-        while let Some(c) = b.get(at).filter(|c| c.is_ascii_digit()) {
-            if at - start < 6 {
-                micros = micros * 10 + i64::from(c - b'0');
-            }
-            at += 1;
-        }
-        let n = at - start;
-        if n == 0 {
-            return Err(TimestampError::Shape);
-        }
-        for _ in n..6 {
-            micros *= 10;
-        }
+    let number = |text: &[u8]| text.iter().fold(0u32, |n, &c| n * 10 + u32::from(c - b'0'));
+    let Some((head, mut rest)) = b.split_at_checked(19) else { return Shape };
+    if !fits(b"9999-99-99T99:99:99", head) {
+        return Shape;
     }
-    let offset_secs = match b.get(at) {
-        Some(b'Z' | b'z') if b.len() == at + 1 => 0,
-        Some(&sign @ (b'+' | b'-')) if b.len() == at + 6 => {
-            let oh = digits(b, at + 1, 2)?;
-            expect(b, at + 3, b":")?;
-            let om = digits(b, at + 4, 2)?;
-            if oh > 23 || om > 59 {
-                return Err(TimestampError::OutOfRange { part: "offset" });
-            }
-            let secs = oh * 3600 + om * 60;
-            if sign == b'+' { secs } else { -secs }
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let digits = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return Shape;
         }
-        _ => return Err(TimestampError::Shape),
-    };
-    let checks = [
-        ("month", cached.is_some() || (1..=12).contains(&month)),
-        ("day", cached.is_some() || (day >= 1 && month <= 12 && day <= days_in_month(year, month))),
-        ("hour", hour <= 23),
-        ("minute", minute <= 59),
-        ("second", second <= 60),
-    ];
-    if let Some((part, _)) = checks.iter().find(|(_, ok)| !ok) {
-        return Err(TimestampError::OutOfRange { part });
+        rest = &fraction[digits..];
     }
-    let days = match (cached, date) {
-        (Some(days), _) => days,
-        (None, date) => {
-            let days = days_from_civil(year, month, day);
-            if let Some(date) = date {
-                LAST_DATE.with(|last| last.set(Some((date, days))));
+    match rest {
+        [b'Z' | b'z'] => {}
+        [b'+' | b'-', offset @ ..] if fits(b"99:99", offset) => {
+            if number(&offset[..2]) > 23 || number(&offset[3..]) > 59 {
+                return OutOfRange { part: "offset" };
             }
-            days
         }
+        _ => return Shape,
+    }
+    let [year, month, day, hour, minute, second] =
+        [(0, 4), (5, 2), (8, 2), (11, 2), (14, 2), (17, 2)].map(|(at, n)| number(&head[at..at + n]));
+    let part = if !(1..=12).contains(&month) {
+        "month"
+    } else if chrono::NaiveDate::from_ymd_opt(year as i32, month, day).is_none() {
+        "day"
+    } else if hour > 23 {
+        "hour"
+    } else if minute > 59 {
+        "minute"
+    } else if second > 60 {
+        "second"
+    } else {
+        // Every part in range: chrono takes all such text, so this is not reached.
+        return Shape;
     };
-    let secs = days * SECS_PER_DAY + hour * 3600 + minute * 60 + second - offset_secs;
-    Timestamp::from_micros(secs * MICROS_PER_SEC + micros).ok_or(TimestampError::Year)
+    OutOfRange { part }
 }
 
 #[cfg(test)]
@@ -408,7 +359,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_date_cache_never_changes_a_result() {
+    fn earlier_texts_never_change_a_result() {
         let cases: [&'static str; 11] = [
             "\0\0\0\0\0\0\0\0\0\0T10:00:00Z",
             "2026-11-22T10:00:00Z",
@@ -422,13 +373,13 @@ mod tests {
             "2026-13-01T00:00:00Z",
             "2024-02-29T23:59:59.999999Z",
         ];
-        // What each gives with nothing cached (each in a thread of its own)...
+        // What each gives in a thread of its own...
         let fresh: Vec<_> = cases
             .iter()
             .map(|&c| std::thread::spawn(move || Timestamp::parse_rfc3339(c)).join().unwrap())
             .collect();
-        assert_eq!(fresh[0], Err(TimestampError::Shape), "no date is cached before the first");
-        // ...and after every other case, in any order, filled the cache.
+        assert_eq!(fresh[0], Err(TimestampError::Shape), "not a date");
+        // ...and after every other case, in any order.
         for primer in cases {
             for (case, want) in cases.iter().zip(&fresh) {
                 let _ = Timestamp::parse_rfc3339(primer);
@@ -529,6 +480,38 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(input.parse::<Timestamp>(), Err(want), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn keeps_its_rules_where_chrono_differs() {
+        use TimestampError::*;
+        let cases = [
+            // chrono takes U+2212 (minus sign) before an offset; RFC 3339 does not.
+            ("2026-11-22T10:00:00\u{2212}01:00", Err(Shape)),
+            // chrono checks the date before the rest of the shape: the shape comes first...
+            ("2026-13-01T00:00:00", Err(Shape)),
+            ("2026-02-30T10:00:00Zjunk", Err(Shape)),
+            ("2026-02-30T10:00:00.Z", Err(Shape)),
+            // ...then the offset, then the parts in order.
+            ("2026-13-32T24:60:61+24:00", Err(OutOfRange { part: "offset" })),
+            ("2026-11-22T10:00:00-23:60", Err(OutOfRange { part: "offset" })),
+            ("2026-13-32T24:60:61Z", Err(OutOfRange { part: "month" })),
+            ("2026-00-01T00:00:00Z", Err(OutOfRange { part: "month" })),
+            ("2026-02-00T00:00:00Z", Err(OutOfRange { part: "day" })),
+            ("2000-02-30T24:60:61Z", Err(OutOfRange { part: "day" })),
+            ("2026-11-22T24:60:61Z", Err(OutOfRange { part: "hour" })),
+            ("2026-11-22T23:60:61Z", Err(OutOfRange { part: "minute" })),
+            ("2026-11-22T23:59:61Z", Err(OutOfRange { part: "second" })),
+            // Digits past the ninth are skipped, the rest truncated to the microsecond;
+            // a leap second, with a fraction and an offset, is the next minute's start.
+            ("2026-11-22T10:00:00.1234569999999999+00:00", Ok("2026-11-22T10:00:00.123456Z")),
+            ("2016-12-31T23:59:60.5+01:00", Ok("2016-12-31T23:00:00.500Z")),
+            ("2000-02-29T10:00:60-00:00", Ok("2000-02-29T10:01:00.000Z")),
+        ];
+        for (input, want) in cases {
+            let got = input.parse::<Timestamp>().map(|t| t.to_string());
+            assert_eq!(got, want.map(str::to_owned), "{input:?}");
         }
     }
 
