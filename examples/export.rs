@@ -4,8 +4,15 @@
 //! ```text
 //! cargo run --release --example export -- --format json|csv|parquet --bucket URL|DIR \
 //!     [--integration ID] [--action ID] [--compression snappy|zstd|none] [--spool DIR] \
-//!     [--max-file-bytes N] [--sort-buffer-bytes N] [--no-fsync] [INPUT.ndjson | -]
+//!     [--max-file-bytes N] [--sort-buffer-bytes N] [--no-fsync] [--threads N] [INPUT.ndjson | -]
 //! ```
+//!
+//! The NDJSON is parsed on `--threads` threads (by default one per core) in blocks
+//! of whole lines, handed back in order ([`ParallelCallReader`]), and each call
+//! type's file is encoded on a thread of its own: the files are byte for byte those
+//! of `--threads 1`, which parses on the main thread.
+//!
+//! [`ParallelCallReader`]: cdp_warehouse::calls::ndjson::ParallelCallReader
 //!
 //! Files are named `<integration>.<action>.<position>.<type>.<ext>`; each run is
 //! one sync, numbered one past the highest position already in the bucket (a run
@@ -31,14 +38,16 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufReader, Read};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cdp_warehouse::bucket::{Bucket, BucketWriter, Id, Published, SyncReport, SystemClock, WriterConfig};
-use cdp_warehouse::calls::ndjson::{CallReader, LineErrorKind};
+use cdp_warehouse::calls::Call;
+use cdp_warehouse::calls::ndjson::{CallReader, LineError, LineErrorKind, ParallelCallReader};
 use cdp_warehouse::encode::{Compression, EncodeOptions, FileFormat};
 
 #[path = "common/progress.rs"]
@@ -48,7 +57,7 @@ use progress::ProgressLine;
 
 const USAGE: &str = "usage: export --format json|csv|parquet --bucket URL|DIR [--integration ID] [--action ID] \
                      [--compression snappy|zstd|none] [--spool DIR] [--max-file-bytes N] [--sort-buffer-bytes N] [--no-fsync] \
-                     [INPUT.ndjson | -]";
+                     [--threads N] [INPUT.ndjson | -]";
 
 /// Calls handed to the writer at a time.
 const BATCH: usize = 4096;
@@ -63,6 +72,7 @@ struct Args {
     max_file_bytes: Option<u64>,
     sort_buffer_bytes: Option<usize>,
     fsync: bool,
+    threads: NonZeroUsize,
     input: Option<PathBuf>,
 }
 
@@ -76,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
     let mut max_file_bytes = None;
     let mut sort_buffer_bytes = None;
     let mut fsync = true;
+    let mut threads = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
     let mut input = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -107,6 +118,11 @@ fn parse_args() -> Result<Args, String> {
                     Some(text.parse().map_err(|_| format!("--sort-buffer-bytes {text:?}: not a number"))?);
             }
             "--no-fsync" => fsync = false,
+            "--threads" => {
+                let text = value("--threads")?;
+                threads =
+                    text.parse().map_err(|_| format!("--threads {text:?}: not a number of at least 1"))?;
+            }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             "-" => input = None,
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}\n{USAGE}")),
@@ -123,6 +139,7 @@ fn parse_args() -> Result<Args, String> {
         max_file_bytes,
         sort_buffer_bytes,
         fsync,
+        threads,
         input,
     })
 }
@@ -148,14 +165,24 @@ fn show(line: &ProgressLine, started: std::time::Instant, calls: u64, rejected: 
     });
 }
 
-async fn run(args: Args, line: &ProgressLine) -> Result<u64, Box<dyn std::error::Error>> {
-    let input: Box<dyn BufRead> = match &args.input {
-        Some(path) => Box::new(BufReader::with_capacity(
-            1 << 20,
-            std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?,
-        )),
-        None => Box::new(BufReader::with_capacity(1 << 20, io::stdin().lock())),
+/// The calls of the input, parsed on the main thread for one thread, else on
+/// `threads` threads of their own.
+fn calls(args: &Args) -> Result<Box<dyn Iterator<Item = Result<Call, LineError>>>, String> {
+    let input: Box<dyn Read + Send> = match &args.input {
+        Some(path) => {
+            Box::new(std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?)
+        }
+        None => Box::new(io::stdin()),
     };
+    Ok(if args.threads.get() == 1 {
+        Box::new(CallReader::new(BufReader::with_capacity(1 << 20, input)))
+    } else {
+        Box::new(ParallelCallReader::new(input, args.threads))
+    })
+}
+
+async fn run(args: Args, line: &ProgressLine) -> Result<u64, Box<dyn std::error::Error>> {
+    let input = calls(&args)?;
     let bucket = if args.fsync {
         Bucket::from_url(&args.bucket)?
     } else if args.bucket.contains("://") {
@@ -185,7 +212,7 @@ async fn run(args: Args, line: &ProgressLine) -> Result<u64, Box<dyn std::error:
     let mut read = 0u64;
     let started = std::time::Instant::now();
     let mut batch = Vec::with_capacity(BATCH);
-    for item in CallReader::new(input) {
+    for item in input {
         match item {
             Ok(call) => {
                 read += 1;

@@ -1,17 +1,31 @@
-//! Running the `reverse_etl` example from an integration test.
+//! Running the examples from an integration test.
 //!
-//! Cargo builds no example for an integration test, so the tests build it with
-//! `cargo build --example reverse_etl` (with the features the test was built with)
-//! and run the executable cargo reports.
+//! Cargo builds no example for an integration test, so the tests build one with
+//! `cargo build --example NAME` (with the features the test was built with) and run
+//! the executable cargo reports.
+
+// Each test crate uses its own part of this module.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// The example's executable, built once per test process.
+/// The `reverse_etl` example's executable, built once per test process.
 pub(crate) fn reverse_etl() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
+    EXE.get_or_init(|| build("reverse_etl"))
+}
+
+/// The `export` example's executable, built once per test process.
+pub(crate) fn export() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| build("export"))
+}
+
+/// Builds the example `name` and returns its executable.
+fn build(name: &str) -> PathBuf {
+    {
         let mut cargo = Command::new(env!("CARGO"));
         cargo.current_dir(env!("CARGO_MANIFEST_DIR")).args([
             "build",
@@ -20,7 +34,7 @@ pub(crate) fn reverse_etl() -> &'static Path {
             "-p",
             "cdp-warehouse",
             "--example",
-            "reverse_etl",
+            name,
         ]);
         // The features this test was built with, so the build shares its artifacts.
         let features: Vec<&str> = [
@@ -39,19 +53,17 @@ pub(crate) fn reverse_etl() -> &'static Path {
         let output = cargo.output().expect("running cargo");
         assert!(
             output.status.success(),
-            "cargo build --example reverse_etl failed:\n{}",
+            "cargo build --example {name} failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
         String::from_utf8(output.stdout)
             .unwrap()
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|message| {
-                message["reason"] == "compiler-artifact" && message["target"]["name"] == "reverse_etl"
-            })
+            .filter(|message| message["reason"] == "compiler-artifact" && message["target"]["name"] == name)
             .find_map(|message| message["executable"].as_str().map(PathBuf::from))
             .expect("cargo names the example's executable")
-    })
+    }
 }
 
 /// What a run of the example gave.
