@@ -1,15 +1,12 @@
 //! [`Timestamp`]: an instant in UTC with microsecond precision, parsed from and
 //! written as RFC 3339.
 
-use std::cell::Cell;
 use std::fmt;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Microseconds in one second.
 const MICROS_PER_SEC: i64 = 1_000_000;
-/// Seconds in one day.
-const SECS_PER_DAY: i64 = 86_400;
 /// `0000-01-01T00:00:00Z` in microseconds since the Unix epoch.
 const MIN_MICROS: i64 = -62_167_219_200 * MICROS_PER_SEC;
 /// `9999-12-31T23:59:59.999999Z` in microseconds since the Unix epoch.
@@ -120,8 +117,10 @@ impl Timestamp {
     /// Writes the RFC 3339 UTC text into `buf` and returns it: 24 bytes
     /// (`2026-11-22T10:00:00.000Z`), or 27 when the value has a sub-millisecond part.
     pub fn format_into(self, buf: &mut [u8; 27]) -> &str {
-        let len = self.write_rfc3339(buf);
-        std::str::from_utf8(&buf[..len]).expect("ASCII digits and punctuation")
+        let mut text = FixedText { buf, len: 0 };
+        self.print_rfc3339(&mut text);
+        let len = text.len;
+        std::str::from_utf8(&buf[..len]).expect("jiff writes ASCII digits and punctuation")
     }
 
     /// Appends the RFC 3339 UTC text ([`Timestamp::format_into`]) to `out`.
@@ -136,9 +135,7 @@ impl Timestamp {
     /// ```
     #[inline]
     pub fn push_rfc3339(self, out: &mut Vec<u8>) {
-        let mut buf = [0u8; 27];
-        let len = self.write_rfc3339(&mut buf);
-        out.extend_from_slice(&buf[..len]);
+        self.print_rfc3339(out);
     }
 
     /// The length of the text [`Timestamp::push_rfc3339`] writes: 24 bytes with
@@ -157,83 +154,47 @@ impl Timestamp {
         if self.0.rem_euclid(1000) == 0 { 24 } else { 27 }
     }
 
-    /// Writes the RFC 3339 UTC text into `buf` and returns its length.
-    fn write_rfc3339(self, buf: &mut [u8; 27]) -> usize {
-        let secs = self.0.div_euclid(MICROS_PER_SEC);
-        // Within a second every part fits a u32.
-        let micros = self.0.rem_euclid(MICROS_PER_SEC) as u32;
-        let (last, text) = LAST_SECOND.with(Cell::get);
-        let head = if last == secs {
-            text
-        } else {
-            let text = format_second(secs);
-            LAST_SECOND.with(|c| c.set((secs, text)));
-            text
+    /// Writes the RFC 3339 UTC text with jiff's printer: milliseconds, or
+    /// microseconds when the value has a sub-millisecond part.
+    fn print_rfc3339<W: jiff::fmt::Write>(self, mut out: W) {
+        use jiff::fmt::temporal::DateTimePrinter;
+        const MILLIS: DateTimePrinter = DateTimePrinter::new().precision(Some(3));
+        const MICROS: DateTimePrinter = DateTimePrinter::new().precision(Some(6));
+        let printer = if self.0.rem_euclid(1000) == 0 { &MILLIS } else { &MICROS };
+        let printed = match jiff::Timestamp::from_microsecond(self.0) {
+            Ok(t) => printer.print_timestamp(&t, out),
+            // jiff's timestamps end at 9999-12-30T22:00:00Z (so that any offset gives
+            // a date-time within 9999): the last hours of 9999 go as a civil date-time.
+            Err(_) => {
+                const EPOCH: jiff::civil::DateTime = jiff::civil::DateTime::constant(1970, 1, 1, 0, 0, 0, 0);
+                let utc = EPOCH
+                    .checked_add(jiff::SignedDuration::from_micros(self.0))
+                    .expect("the years 0000 to 9999 are civil date-times");
+                printer.print_datetime(&utc, &mut out).and_then(|()| out.write_str("Z"))
+            }
         };
-        buf[..19].copy_from_slice(&head);
-        buf[19] = b'.';
-        let (millis, sub) = (micros / 1000, micros % 1000);
-        buf[20..22].copy_from_slice(&DIGIT_PAIRS[(millis / 10) as usize]);
-        buf[22] = b'0' + (millis % 10) as u8;
-        buf[23..25].copy_from_slice(&DIGIT_PAIRS[(sub / 10) as usize]);
-        buf[25] = b'0' + (sub % 10) as u8;
-        let len = if sub == 0 { 23 } else { 26 };
-        buf[len] = b'Z';
-        len + 1
+        printed.expect("at most 27 bytes fit the text's room");
     }
 }
 
-thread_local! {
-    /// The last second formatted (seconds since the epoch) and its text
-    /// (`YYYY-MM-DDTHH:MM:SS`): the timestamps of a row, and of the rows around
-    /// it, mostly share their second, so most skip the calendar arithmetic. No
-    /// timestamp lies in second `i64::MIN`, so the first one always misses.
-    static LAST_SECOND: Cell<(i64, [u8; 19])> = const { Cell::new((i64::MIN, [0; 19])) };
+/// The room [`Timestamp::format_into`] gives jiff's printer: 27 bytes, the most it
+/// writes for a [`Timestamp`].
+struct FixedText<'a> {
+    buf: &'a mut [u8; 27],
+    len: usize,
 }
 
-/// `YYYY-MM-DDTHH:MM:SS` of a second since the epoch within the years 0000-9999.
-fn format_second(secs: i64) -> [u8; 19] {
-    let days = secs.div_euclid(SECS_PER_DAY);
-    // Within a day and within the years 0000-9999, every part fits a u32.
-    let in_day = secs.rem_euclid(SECS_PER_DAY) as u32;
-    let (year, month, day) = civil_from_days(days);
-    let (year, month, day) = (year as u32, month as u32, day as u32);
-    let mut text = *b"0000-00-00T00:00:00";
-    let mut put2 = |at: usize, v: u32| text[at..at + 2].copy_from_slice(&DIGIT_PAIRS[v as usize]);
-    put2(0, year / 100);
-    put2(2, year % 100);
-    put2(5, month);
-    put2(8, day);
-    put2(11, in_day / 3600);
-    put2(14, in_day / 60 % 60);
-    put2(17, in_day % 60);
-    text
-}
-
-/// The date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// `"00"` to `"99"`.
-const DIGIT_PAIRS: [[u8; 2]; 100] = {
-    let mut pairs = [[0u8; 2]; 100];
-    let mut i = 0;
-    while i < 100 {
-        pairs[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
-        i += 1;
+impl jiff::fmt::Write for FixedText<'_> {
+    fn write_str(&mut self, text: &str) -> Result<(), jiff::Error> {
+        let end = self.len + text.len();
+        let room = self.buf.get_mut(self.len..end).ok_or_else(|| {
+            jiff::Error::from_args(format_args!("an RFC 3339 timestamp longer than 27 bytes"))
+        })?;
+        room.copy_from_slice(text.as_bytes());
+        self.len = end;
+        Ok(())
     }
-    pairs
-};
+}
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -389,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn the_second_cache_never_changes_a_result() {
+    fn formats_the_same_whatever_came_before() {
         let seconds = [
             MIN_MICROS / MICROS_PER_SEC,
             -1,
@@ -408,7 +369,7 @@ mod tests {
                 fractions.iter().map(move |f| Timestamp::from_micros(s * MICROS_PER_SEC + f).unwrap())
             })
             .collect();
-        // Each formatted with nothing cached (in a thread of its own), checked by chrono...
+        // Each formatted in a thread of its own, checked by chrono...
         let fresh: Vec<String> =
             cases.iter().map(|&t| std::thread::spawn(move || t.to_string()).join().unwrap()).collect();
         for (t, text) in cases.iter().zip(&fresh) {
@@ -418,7 +379,7 @@ mod tests {
             let format = if digits == 3 { "%Y-%m-%dT%H:%M:%S%.3fZ" } else { "%Y-%m-%dT%H:%M:%S%.6fZ" };
             assert_eq!(text, &want.format(format).to_string());
         }
-        // ...and after every other case filled the cache.
+        // ...and after every other case.
         for primer in &cases {
             for (case, want) in cases.iter().zip(&fresh) {
                 let _ = primer.to_string();
@@ -446,6 +407,25 @@ mod tests {
             let t: Timestamp = input.parse().unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(t.to_string(), want, "{input}");
             assert_eq!(want.parse::<Timestamp>(), Ok(t), "{want} reparses");
+        }
+    }
+
+    #[test]
+    fn formats_the_last_hours_of_9999() {
+        // jiff's own timestamps end at 9999-12-30T22:00:00Z; ours go on to the year's end.
+        for text in [
+            "9999-12-30T21:59:59.999999Z",
+            "9999-12-30T22:00:00.000Z",
+            "9999-12-30T22:00:00.000001Z",
+            "9999-12-31T12:34:56.789Z",
+            "9999-12-31T23:59:59.999999Z",
+        ] {
+            let t: Timestamp = text.parse().unwrap();
+            assert_eq!(t.to_string(), text);
+            let mut out = b"at ".to_vec();
+            t.push_rfc3339(&mut out);
+            assert_eq!(out, format!("at {text}").as_bytes());
+            assert_eq!(t.rfc3339_len(), text.len());
         }
     }
 
