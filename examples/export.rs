@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run --release --example export -- --format json|csv|parquet --bucket URL|DIR \
 //!     [--integration ID] [--action ID] [--compression snappy|zstd|none] [--spool DIR] \
-//!     [--max-file-bytes N] [--sort-buffer-bytes N] [--no-fsync] [--threads N] [INPUT.ndjson | -]
+//!     [--max-file-bytes N] [--sort-buffer-bytes N] [--row-group-rows N] [--no-fsync] [--threads N] \
+//!     [INPUT.ndjson | -]
 //! ```
 //!
 //! The NDJSON is parsed on `--threads` threads (by default one per core) in blocks
@@ -56,8 +57,8 @@ mod progress;
 use progress::ProgressLine;
 
 const USAGE: &str = "usage: export --format json|csv|parquet --bucket URL|DIR [--integration ID] [--action ID] \
-                     [--compression snappy|zstd|none] [--spool DIR] [--max-file-bytes N] [--sort-buffer-bytes N] [--no-fsync] \
-                     [--threads N] [INPUT.ndjson | -]";
+                     [--compression snappy|zstd|none] [--spool DIR] [--max-file-bytes N] [--sort-buffer-bytes N] [--row-group-rows N] \
+                     [--no-fsync] [--threads N] [INPUT.ndjson | -]";
 
 /// Calls handed to the writer at a time.
 const BATCH: usize = 4096;
@@ -71,6 +72,7 @@ struct Args {
     spool: Option<PathBuf>,
     max_file_bytes: Option<u64>,
     sort_buffer_bytes: Option<usize>,
+    row_group_rows: Option<usize>,
     fsync: bool,
     threads: NonZeroUsize,
     input: Option<PathBuf>,
@@ -85,6 +87,7 @@ fn parse_args() -> Result<Args, String> {
     let mut spool = None;
     let mut max_file_bytes = None;
     let mut sort_buffer_bytes = None;
+    let mut row_group_rows = None;
     let mut fsync = true;
     let mut threads = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
     let mut input = None;
@@ -117,6 +120,11 @@ fn parse_args() -> Result<Args, String> {
                 sort_buffer_bytes =
                     Some(text.parse().map_err(|_| format!("--sort-buffer-bytes {text:?}: not a number"))?);
             }
+            "--row-group-rows" => {
+                let text = value("--row-group-rows")?;
+                row_group_rows =
+                    Some(text.parse().map_err(|_| format!("--row-group-rows {text:?}: not a number"))?);
+            }
             "--no-fsync" => fsync = false,
             "--threads" => {
                 let text = value("--threads")?;
@@ -138,6 +146,7 @@ fn parse_args() -> Result<Args, String> {
         spool,
         max_file_bytes,
         sort_buffer_bytes,
+        row_group_rows,
         fsync,
         threads,
         input,
@@ -193,6 +202,9 @@ async fn run(args: Args, line: &ProgressLine) -> Result<u64, Box<dyn std::error:
     let mut encode = EncodeOptions::default().with_compression(args.compression);
     if let Some(bytes) = args.sort_buffer_bytes {
         encode = encode.with_sort_buffer_bytes(bytes);
+    }
+    if let Some(rows) = args.row_group_rows {
+        encode = encode.with_row_group_rows(rows);
     }
     // One run, one sync: the window outlasts any run, and shutdown publishes it.
     let mut config = WriterConfig::new(args.integration, args.action, args.format)

@@ -47,7 +47,7 @@ fn input(calls: usize) -> Vec<u8> {
         );
         let user = rng.below(5000);
         let line = match rng.below(8) {
-            0 | 1 | 2 => format!(
+            0..=2 => format!(
                 r#"{{"type":"track","messageId":"m{i}","userId":"u{user}","event":"Order Completed {}","properties":{{"total":{},"items":[1,2,{user}],"note":"a, \"quoted\"\nline"}},"context":{{"ip":"10.0.0.{}"}},"receivedAt":"{received}","timestamp":"{received}"}}"#,
                 user % 7,
                 rng.below(100_000),
