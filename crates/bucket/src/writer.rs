@@ -1030,6 +1030,72 @@ struct Publisher {
 }
 
 impl Publisher {
+    /// For a local directory, finishes the files of `types` still being encoded all
+    /// at once, each on a thread of the blocking pool, and keeps them (in `kept`) to
+    /// be linked in order: finishing one (its last Parquet row group encoded and
+    /// compressed) no longer waits for the one before. The files are finished on
+    /// disk, so nothing more is held in memory; an object store's files, finished in
+    /// memory, are still finished one at a time.
+    async fn finish_local_files_at_once(
+        &self,
+        sealed: &mut Sealed,
+        types: &[CallType],
+    ) -> Result<(), BucketError> {
+        let Some(local) = self.bucket.local_dir() else {
+            return Ok(());
+        };
+        let Some(encoders) = sealed.encoders.as_mut() else {
+            return Ok(());
+        };
+        let finishing: Vec<CallType> = types
+            .iter()
+            .copied()
+            .filter(|t| !sealed.kept.contains_key(t) && encoders.contains_key(t))
+            .collect();
+        if finishing.len() < 2 {
+            return Ok(());
+        }
+        sealed.in_flight = true;
+        let tasks: Vec<_> = finishing
+            .into_iter()
+            .map(|call_type| {
+                let thread = encoders.remove(&call_type).expect("listed above");
+                let (dir, fsync) = (local.root.clone(), local.fsync);
+                // Spawned now (not when awaited), so that they run side by side.
+                let task = tokio::task::spawn_blocking(move || -> Result<(u64, Encoded), BucketError> {
+                    let encoder =
+                        thread.into_encoder().map_err(|source| BucketError::Encode { call_type, source })?;
+                    let rows = encoder.rows();
+                    Ok((rows, Encoded::File(crate::local::finish(&dir, call_type, encoder, fsync)?)))
+                });
+                (call_type, task)
+            })
+            .collect();
+        // Every file is waited for, so that those finished are kept even when
+        // another failed; the first failure is returned (and, as when one file
+        // fails, the sync starts over from its spool next time, if it has one).
+        let mut failed = None;
+        for (call_type, task) in tasks {
+            match task.await {
+                Ok(Ok(done)) => {
+                    sealed.kept.insert(call_type, done);
+                }
+                Ok(Err(e)) => {
+                    failed.get_or_insert(e);
+                }
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => panic!("a blocking task was cancelled: {e}"),
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => {
+                sealed.in_flight = false;
+                Ok(())
+            }
+        }
+    }
+
     /// Publishes a sealed sync (its spool file is the writer's to delete), one file at a time: each file is encoded
     /// (on the blocking pool) and put before the next is encoded, so that at most one
     /// finished file is in memory (none for a local directory, whose files are
@@ -1060,6 +1126,7 @@ impl Publisher {
         types.sort();
         types.dedup();
         types.retain(|t| !sealed.done.iter().any(|f| f.call_type == *t));
+        self.finish_local_files_at_once(sealed, &types).await?;
         for call_type in types {
             let name = ObjectName {
                 integration: self.config.integration.clone(),
