@@ -35,6 +35,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! [`ndjson::ParallelCallReader`] reads the same stream on several threads (blocks
+//! of whole lines parsed side by side and handed back in order), with exactly the
+//! calls and errors [`ndjson::CallReader`] gives.
+//!
 //! # Decisions where the spec is silent
 //! - An empty string counts as absent for every required field.
 //! - `null` is the same as an absent field when reading.
