@@ -55,7 +55,9 @@
 //!   are merged when the file is written, at most 64 at a time (runs waiting on
 //!   disk hold no buffers; more runs are merged into fewer first, keeping ties in
 //!   order), so memory does not grow with the number of calls. The Parquet writer
-//!   holds one row group.
+//!   holds one row group, of at most [`EncodeOptions::row_group_bytes`] (32 MiB),
+//!   and [`Encode::release_buffers`] frees an encoder's buffers until it is
+//!   finished.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::fmt;
@@ -147,6 +149,17 @@ pub struct EncodeOptions {
     /// Rows per Parquet row group, and the most out-of-order calls held in memory
     /// for sorting before a run is spilled. Default: 131,072 (128k).
     pub row_group_rows: usize,
+    /// The most bytes of a Parquet row group: the row group in progress is ended
+    /// once the Parquet writer's estimate of its encoded size, plus the plain size
+    /// of the rows not handed to it yet, reaches this, so that a row group is at
+    /// most this and one row more (whichever of this and
+    /// [`EncodeOptions::row_group_rows`] comes first ends it). The Parquet writer
+    /// holds the row group in progress in memory, one per file being written: this
+    /// bounds that memory whatever the size of the rows. Default: 32 MiB (about
+    /// 70,000 `track` calls of the benchmark's, compressed with Snappy; a smaller
+    /// limit gives more, smaller row groups and a slightly larger footer). Ignored
+    /// by JSON and CSV.
+    pub row_group_bytes: usize,
     /// The most bytes of out-of-order rows (their encoded bytes and index entries)
     /// held in memory per file for sorting before a run is spilled to disk.
     /// Default: 16 MiB. It changes how often runs are spilled, never the file.
@@ -166,6 +179,7 @@ impl Default for EncodeOptions {
         EncodeOptions {
             compression: Compression::Snappy,
             row_group_rows: 128 * 1024,
+            row_group_bytes: 32 * 1024 * 1024,
             sort_buffer_bytes: 16 * 1024 * 1024,
             spill_dir: None,
         }
@@ -182,6 +196,12 @@ impl EncodeOptions {
     /// Sets [`EncodeOptions::row_group_rows`] (at least 1).
     pub fn with_row_group_rows(mut self, rows: usize) -> EncodeOptions {
         self.row_group_rows = rows.max(1);
+        self
+    }
+
+    /// Sets [`EncodeOptions::row_group_bytes`] (at least 1).
+    pub fn with_row_group_bytes(mut self, bytes: usize) -> EncodeOptions {
+        self.row_group_bytes = bytes.max(1);
         self
     }
 
@@ -262,6 +282,17 @@ pub trait Encode {
     /// Adds a call. It must be of the encoder's type. The call is encoded at once;
     /// the encoder keeps only its row.
     fn write(&mut self, call: &Call) -> Result<(), EncodeError>;
+
+    /// Moves the rows held in memory to the encoder's temporary files and frees
+    /// its buffers, as finishing the file would first do: for an encoder that
+    /// takes no more calls but is finished later (a bucket writer's sealed sync
+    /// waiting to be published), so that it holds no memory meanwhile. The
+    /// finished file is byte for byte what it would have been without it, when no
+    /// call is written after it (calls may still be written; they are encoded as
+    /// usual, and a Parquet row group may then end early).
+    fn release_buffers(&mut self) -> Result<(), EncodeError> {
+        Ok(())
+    }
 
     /// Writes the file, rows sorted by `received_at`, into `out` and returns it.
     fn finish<W: Write + Send>(self, out: W) -> Result<W, EncodeError>
@@ -435,6 +466,10 @@ macro_rules! encode_text {
             self.pending.push(call, Self::encode_row)
         }
 
+        fn release_buffers(&mut self) -> Result<(), crate::EncodeError> {
+            self.pending.rows.release_buffers()
+        }
+
         fn finish<W: std::io::Write + Send>(self, out: W) -> Result<W, crate::EncodeError> {
             use std::io::Write;
             let fail = |e: std::io::Error| crate::EncodeError::write($format, e);
@@ -509,6 +544,10 @@ impl Encode for FileEncoder {
 
     fn write(&mut self, call: &Call) -> Result<(), EncodeError> {
         each_encoder!(self, e => e.write(call))
+    }
+
+    fn release_buffers(&mut self) -> Result<(), EncodeError> {
+        each_encoder!(self, e => e.release_buffers())
     }
 
     fn finish<W: Write + Send>(self, out: W) -> Result<W, EncodeError> {

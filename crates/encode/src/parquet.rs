@@ -29,7 +29,8 @@ use crate::{Compression, Encode, EncodeError, EncodeOptions, FileFormat};
 const STREAM_MEMORY_BYTES: usize = 1 << 20;
 
 /// Rows collected into one Arrow batch before it goes to the Parquet writer; the
-/// writer gathers batches into row groups of [`EncodeOptions::row_group_rows`].
+/// writer gathers batches into row groups of [`EncodeOptions::row_group_rows`]
+/// rows or [`EncodeOptions::row_group_bytes`] bytes.
 const BATCH_ROWS: usize = 1024;
 
 /// While streaming, the newest rows are held back up to this many (or
@@ -47,8 +48,9 @@ const HOLD_BYTES: usize = 16 << 20;
 /// Columns are the type's warehouse columns, all optional: timestamps as
 /// `TIMESTAMP(MICROS, isAdjustedToUTC=true)`, ids and names as UTF-8 strings, and
 /// `traits`, `properties` and `context` as UTF-8 strings with the Parquet `JSON`
-/// logical type. Row groups hold at most [`EncodeOptions::row_group_rows`] rows;
-/// every row group records that it is sorted by `received_at` (ascending, nulls
+/// logical type. Row groups hold at most [`EncodeOptions::row_group_rows`] rows,
+/// and end once they reach [`EncodeOptions::row_group_bytes`] (the row group in
+/// progress is what the Parquet writer holds in memory); every row group records that it is sorted by `received_at` (ascending, nulls
 /// first) in its sorting-columns metadata. Pages are Snappy-compressed unless
 /// [`EncodeOptions::compression`] says otherwise.
 ///
@@ -78,6 +80,8 @@ pub struct ParquetEncoder {
     call_type: CallType,
     options: EncodeOptions,
     rows: u64,
+    /// The bytes of every row written, as [`ParquetEncoder::encode_row`] writes them.
+    raw_bytes: u64,
     state: State,
 }
 
@@ -105,12 +109,13 @@ struct Stream {
 impl Stream {
     /// Takes a row held back, encoded by [`ParquetEncoder::encode_row`]; sends the
     /// older half of the held rows to the file when the holding area is full.
-    fn hold(&mut self, key: i64, call: &Call, options: &EncodeOptions) -> Result<(), EncodeError> {
-        self.held.push(key, call);
+    /// Returns the row's length.
+    fn hold(&mut self, key: i64, call: &Call, options: &EncodeOptions) -> Result<usize, EncodeError> {
+        let len = self.held.push(key, call);
         if self.held.is_full(options) {
             self.release(false)?;
         }
-        Ok(())
+        Ok(len)
     }
 
     /// Sends held rows to the file in key order: the older half (every row up to
@@ -122,6 +127,17 @@ impl Stream {
             batch.push_encoded(bytes).ok_or_else(malformed)?;
             batch.flush_if_full(writer)
         })
+    }
+
+    /// Sends every held row to the file and ends the row group in progress, as
+    /// [`Stream::finish`] does before the footer, and frees the buffers.
+    fn release_buffers(&mut self, call_type: CallType, options: &EncodeOptions) -> Result<(), EncodeError> {
+        self.release(true)?;
+        self.batch.flush(&mut self.writer)?;
+        self.writer.flush().map_err(parquet_error)?;
+        self.held = Held::default();
+        self.batch = Batch::new(call_type, options);
+        Ok(())
     }
 
     /// Writes the last rows and the footer; the file is then in the spool.
@@ -152,10 +168,13 @@ struct Held {
 }
 
 impl Held {
-    fn push(&mut self, key: i64, call: &Call) {
+    /// Holds a row; returns its length.
+    fn push(&mut self, key: i64, call: &Call) -> usize {
         let start = self.bytes.len();
         ParquetEncoder::encode_row(call, &mut self.bytes);
-        self.rows.push((key, start, self.bytes.len() - start));
+        let len = self.bytes.len() - start;
+        self.rows.push((key, start, len));
+        len
     }
 
     fn is_full(&self, options: &EncodeOptions) -> bool {
@@ -216,7 +235,7 @@ impl ParquetEncoder {
         let state = match writer(spool, call_type, &options) {
             Ok(writer) => State::Streaming(Box::new(Stream {
                 writer,
-                batch: Batch::new(call_type),
+                batch: Batch::new(call_type, &options),
                 held: Held::default(),
                 released_key: i64::MIN,
             })),
@@ -224,7 +243,7 @@ impl ParquetEncoder {
             // reports the same error again at `finish`.
             Err(_) => State::Sorting(Box::new(SortedRows::new(options.clone(), Vec::new()))),
         };
-        ParquetEncoder { call_type, options, rows: 0, state }
+        ParquetEncoder { call_type, options, rows: 0, raw_bytes: 0, state }
     }
 
     fn columns(&self) -> u64 {
@@ -312,11 +331,18 @@ fn with_slack(bytes: u64) -> u64 {
 /// 20,000 rows (arrow-rs' default page row count limit, checked every 1,024 rows)
 /// or 1 MiB; statistics are truncated to 64 bytes. Linear in `rows` and `bytes`, so
 /// that each row can carry its share ([`row_bytes_bound`]).
-fn footer_bound(columns: u64, rows: u64, bytes: u64, options: &EncodeOptions) -> u64 {
+///
+/// Row groups end at [`EncodeOptions::row_group_rows`] rows, or once their
+/// estimated size reaches [`EncodeOptions::row_group_bytes`]: an estimate that is
+/// at most the plain size of their rows with the compression slack, so the row
+/// groups ended by size are at most `with_slack(raw)` / `row_group_bytes`, where
+/// `raw` is the size of every row as [`ParquetEncoder::encode_row`] writes it.
+fn footer_bound(columns: u64, rows: u64, raw: u64, bytes: u64, options: &EncodeOptions) -> u64 {
     let per_group = options.row_group_rows.clamp(1, 20_000) as u64;
     16 * 1024
         + columns * GROUP_FOOTER
         + (columns * GROUP_FOOTER * rows).div_ceil(per_group)
+        + (columns * GROUP_FOOTER * with_slack(raw)).div_ceil(options.row_group_bytes.max(1) as u64)
         + (columns * PAGE_FOOTER * bytes).div_ceil(1 << 20)
 }
 
@@ -337,8 +363,9 @@ pub(crate) fn row_bytes_bound(call: &Call, options: &EncodeOptions) -> u64 {
     let columns = call.row().columns().len() as u64;
     let per_group = options.row_group_rows.clamp(1, 20_000) as u64;
     with_slack(raw)
-        + (columns * 1024).div_ceil(per_group)
-        + (columns * 256 * with_slack(raw)).div_ceil(1 << 20)
+        + (columns * GROUP_FOOTER).div_ceil(per_group)
+        + (columns * GROUP_FOOTER * with_slack(raw)).div_ceil(options.row_group_bytes.max(1) as u64)
+        + (columns * PAGE_FOOTER * with_slack(raw)).div_ceil(1 << 20)
         + 2
 }
 
@@ -438,10 +465,15 @@ struct Batch {
     rows: usize,
     /// The bytes of the rows gathered, as [`ParquetEncoder::encode_row`] wrote them.
     raw: usize,
+    /// The writer's estimate of the encoded size of the row group in progress, as
+    /// of the last batch handed to it.
+    group_bytes: usize,
+    /// [`EncodeOptions::row_group_bytes`].
+    group_limit: usize,
 }
 
 impl Batch {
-    fn new(call_type: CallType) -> Batch {
+    fn new(call_type: CallType, options: &EncodeOptions) -> Batch {
         let columns = call_type
             .columns()
             .iter()
@@ -454,7 +486,14 @@ impl Batch {
                 }
             })
             .collect();
-        Batch { schema: schema(call_type), columns, rows: 0, raw: 0 }
+        Batch {
+            schema: schema(call_type),
+            columns,
+            rows: 0,
+            raw: 0,
+            group_bytes: 0,
+            group_limit: options.row_group_bytes.max(1),
+        }
     }
 
     /// The bytes of the rows gathered and not yet handed to the writer, as
@@ -507,12 +546,27 @@ impl Batch {
         self.raw = 0;
         let batch = RecordBatch::try_new(self.schema.clone(), arrays)
             .map_err(|e| EncodeError::write(FileFormat::Parquet, e))?;
-        writer.write(&batch).map_err(parquet_error)
+        writer.write(&batch).map_err(parquet_error)?;
+        self.group_bytes = writer.in_progress_size();
+        Ok(())
     }
 
-    /// Flushes when the batch is full.
+    /// Hands the batch to the writer when it is full, and ends the row group when
+    /// it has reached [`EncodeOptions::row_group_bytes`]: the writer's estimate of
+    /// the batches it has, plus the plain size of the rows gathered here (never
+    /// less than their encoded size). So a row group is at most the limit and the
+    /// last row past it.
     fn flush_if_full<W: Write + Send>(&mut self, writer: &mut ArrowWriter<W>) -> Result<(), EncodeError> {
-        if self.rows >= BATCH_ROWS { self.flush(writer) } else { Ok(()) }
+        if self.group_bytes + self.raw >= self.group_limit {
+            self.flush(writer)?;
+            writer.flush().map_err(parquet_error)?;
+            self.group_bytes = 0;
+            Ok(())
+        } else if self.rows >= BATCH_ROWS {
+            self.flush(writer)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -617,11 +671,11 @@ impl Encode for ParquetEncoder {
                     + stream.held.bytes.len() as u64
                     + stream.batch.raw_bytes();
                 let bytes = written + with_slack(pending);
-                bytes + footer_bound(self.columns(), self.rows, bytes, &self.options)
+                bytes + footer_bound(self.columns(), self.rows, self.raw_bytes, bytes, &self.options)
             }
             State::Sorting(sorted) => {
                 let bytes = with_slack(sorted.total_bytes());
-                bytes + footer_bound(self.columns(), self.rows, bytes, &self.options)
+                bytes + footer_bound(self.columns(), self.rows, self.raw_bytes, bytes, &self.options)
             }
             State::Broken => 0,
         }
@@ -637,19 +691,36 @@ impl Encode for ParquetEncoder {
         {
             self.switch_to_sorting()?;
         }
-        match &mut self.state {
+        let len = match &mut self.state {
             State::Streaming(stream) => {
                 let result = stream.hold(key, call, &self.options);
                 if result.is_err() {
                     self.state = State::Broken;
                 }
-                result?;
+                result? as u64
             }
-            State::Sorting(sorted) => sorted.push(key, |out| ParquetEncoder::encode_row(call, out))?,
+            State::Sorting(sorted) => {
+                let before = sorted.total_bytes();
+                sorted.push(key, |out| ParquetEncoder::encode_row(call, out))?;
+                sorted.total_bytes() - before
+            }
             State::Broken => return Err(broken()),
-        }
+        };
         self.rows += 1;
+        self.raw_bytes += len;
         Ok(())
+    }
+
+    fn release_buffers(&mut self) -> Result<(), EncodeError> {
+        let released = match &mut self.state {
+            State::Streaming(stream) => stream.release_buffers(self.call_type, &self.options),
+            State::Sorting(sorted) => sorted.release_buffers(),
+            State::Broken => return Err(broken()),
+        };
+        if released.is_err() {
+            self.state = State::Broken;
+        }
+        released
     }
 
     fn finish<W: Write + Send>(self, mut out: W) -> Result<W, EncodeError> {
@@ -671,7 +742,7 @@ impl Encode for ParquetEncoder {
             }
             State::Sorting(sorted) => {
                 let mut writer = writer(out, self.call_type, &self.options)?;
-                let mut batch = Batch::new(self.call_type);
+                let mut batch = Batch::new(self.call_type, &self.options);
                 sorted.drain(|bytes| {
                     batch.push_encoded(bytes).ok_or_else(malformed)?;
                     batch.flush_if_full(&mut writer)

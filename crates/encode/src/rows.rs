@@ -95,6 +95,18 @@ impl Run {
         Ok(Run { data: unbuffered(self.data)?, index: unbuffered(self.index)?, ..self })
     }
 
+    /// The run with write buffers again, after [`Run::sealed`].
+    fn buffered(self) -> Result<Run, EncodeError> {
+        if self.data.capacity() > 0 {
+            return Ok(self);
+        }
+        let rebuffered = |out: BufWriter<File>, capacity: usize| -> Result<BufWriter<File>, EncodeError> {
+            let file = out.into_inner().map_err(|e| spill_err(e.into_error()))?;
+            Ok(BufWriter::with_capacity(capacity, file))
+        };
+        Ok(Run { data: rebuffered(self.data, 256 << 10)?, index: rebuffered(self.index, 64 << 10)?, ..self })
+    }
+
     /// The data file, complete and positioned at its start.
     fn into_data(self) -> Result<File, EncodeError> {
         rewind(self.data)
@@ -309,7 +321,7 @@ impl SortedRows {
 
     fn write_buffer_to_stream(&mut self) -> Result<(), EncodeError> {
         let mut stream = match self.stream.take() {
-            Some(stream) => stream,
+            Some(stream) => stream.buffered()?,
             None => Run::create(&self.options, &self.header)?,
         };
         self.write_buffer(&mut stream)?;
@@ -329,6 +341,29 @@ impl SortedRows {
         self.runs.push(run.sealed()?);
         self.clear_buffer();
         self.merge_spilled_runs()
+    }
+
+    /// Writes the buffered rows to the stream or as a run, as finishing does
+    /// first, and frees the buffer and the stream's write buffers: the rows then
+    /// hold no memory until the file is finished.
+    pub(crate) fn release_buffers(&mut self) -> Result<(), EncodeError> {
+        self.check()?;
+        if self.stream.is_none() && self.runs.is_empty() && self.buffered_bytes < self.stream_bytes {
+            // A small file stays in memory (it never touches the disk), in no more
+            // memory than its rows take.
+            self.chunks.iter_mut().for_each(Vec::shrink_to_fit);
+            self.index.shrink_to_fit();
+            return Ok(());
+        }
+        let released = if self.index.is_empty() { Ok(()) } else { self.spill() };
+        self.failed = released.is_err();
+        released?;
+        self.chunks = Vec::new();
+        self.index = Vec::new();
+        if let Some(stream) = self.stream.take() {
+            self.stream = Some(stream.sealed()?);
+        }
+        Ok(())
     }
 
     /// Merges the last [`MERGE_FAN_IN`] runs into one while they are all of the
