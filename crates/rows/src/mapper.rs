@@ -8,7 +8,7 @@ use cdp_calls::{
 use crate::decimal::decimal_id_text;
 use crate::message_id::IdHasher;
 use crate::plan::{Object, ObjectPlan, Plan, Rule, Scalar};
-use crate::render::{self, MAX_DEPTH, RenderError, push_u64, push_value, text_object};
+use crate::render::{self, MAX_DEPTH, RenderError, push_i64, push_u64, push_value, text_object};
 use crate::time::{row_timestamp, shown};
 use crate::{Columns, Row, RowError, RowErrorReason, SyncError, Value};
 
@@ -222,13 +222,21 @@ fn id_text(value: &Value<'_>, field: &'static str) -> Result<Option<String>, Row
     match value {
         Value::Null => Ok(None),
         Value::Text(t) => Ok(Some(t.as_ref().to_owned())),
-        Value::Int(i) => Ok(Some(i.to_string())),
-        Value::UInt(u) => Ok(Some(u.to_string())),
+        Value::Int(i) => Ok(Some(digits(|out| push_i64(out, *i)))),
+        Value::UInt(u) => Ok(Some(digits(|out| push_u64(out, *u)))),
         Value::Decimal(d) => Ok(Some(decimal_id_text(d))),
         Value::Float(f) if f.is_finite() => Ok(Some(f.to_string())),
         Value::Float(_) => Err(wrong("a NaN or infinite float")),
         other => Err(wrong(other.kind())),
     }
+}
+
+/// An integer's decimal text, written by `write` (without `fmt`'s machinery: ids are
+/// written once per row).
+fn digits(write: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut text = Vec::with_capacity(20);
+    write(&mut text);
+    String::from_utf8(text).unwrap_or_default()
 }
 
 /// The size of a value that sets a top-level field, as JSON; checks the value limit.

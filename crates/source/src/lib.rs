@@ -399,7 +399,7 @@ pub use sqlite::{
     DEFAULT_BUSY_TIMEOUT, DEFAULT_CHANNEL_CAPACITY, DEFAULT_SQLITE_STATEMENT_TIMEOUT, SqliteOptions,
     SqliteSource,
 };
-pub use stream::{RowStream, Values};
+pub use stream::{RowBatch, RowStream, Values};
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use tls::{PostgresTls, TlsConfigError};

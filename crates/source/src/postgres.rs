@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cdp_query::Dialect;
-use cdp_rows::Columns;
+use cdp_rows::{Columns, Value};
 use futures::Stream;
 use tokio::task::JoinHandle;
 use tokio_postgres::config::{Host, SslMode};
@@ -22,7 +22,8 @@ use tokio_postgres::{Client, NoTls};
 
 use self::decode::{Decoder, RawField};
 use crate::error::BoxError;
-use crate::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, RowStream, Source, SourceError, Values};
+use crate::stream::{RawRows, RowBatch, RowRef, RowsInPlace};
+use crate::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, RowStream, Source, SourceError};
 
 /// The `application_name` sent to the server unless the connection string sets one.
 pub const APPLICATION_NAME: &str = "cdp-warehouse";
@@ -453,14 +454,18 @@ impl Source for PostgresSource {
             client: Some(client),
             connection: Some(task),
             rows: Box::pin(rows),
-            decoders,
-            type_names,
-            columns: columns.clone(),
+            decoding: Arc::new(RowDecoding {
+                decoders,
+                type_names,
+                columns: columns.clone(),
+                source_name: self.context.name.clone(),
+            }),
             context: self.context.clone(),
             rows_read: 0,
             done: false,
+            values: Vec::new(),
         };
-        Ok(RowStream::new(self.context.name.clone(), columns, rows))
+        Ok(RowStream::in_place(self.context.name.clone(), columns, rows))
     }
 
     /// Prepares `sql` in a read-only transaction on a connection of its own (the
@@ -740,18 +745,34 @@ struct PostgresRows {
     #[cfg(feature = "ssh")]
     tunnel: Option<Arc<crate::tunnel::Tunnel>>,
     rows: Pin<Box<tokio_postgres::RowStream>>,
-    decoders: Vec<Decoder>,
-    type_names: Vec<String>,
-    columns: Columns,
+    /// How the rows decode, shared with the batches read ahead.
+    decoding: Arc<RowDecoding>,
     context: ErrorContext,
     rows_read: u64,
     done: bool,
+    /// The values of the row being lent, emptied between rows (kept for its
+    /// allocation).
+    values: Vec<Value<'static>>,
 }
 
-impl PostgresRows {
-    /// Converts one row; the first value that cannot be converted is the row's error.
-    fn decode(&self, row: &tokio_postgres::Row) -> Result<Values, SourceError> {
-        let mut values = Vec::with_capacity(self.decoders.len());
+/// How the rows of one result decode: a decoder per column, and what a row error
+/// names.
+struct RowDecoding {
+    decoders: Vec<Decoder>,
+    type_names: Vec<String>,
+    columns: Columns,
+    source_name: Arc<str>,
+}
+
+impl RowDecoding {
+    /// Converts one row, the `row`th of the result, into `values` (borrowing the
+    /// row's buffer); the first value that cannot be converted is the row's error.
+    fn decode<'r>(
+        &self,
+        row: &'r tokio_postgres::Row,
+        row_number: u64,
+        values: &mut Vec<Value<'r>>,
+    ) -> Result<(), SourceError> {
         for (index, decoder) in self.decoders.iter().enumerate() {
             let value = row
                 .try_get::<_, RawField<'_>>(index)
@@ -761,8 +782,8 @@ impl PostgresRows {
                 Ok(value) => values.push(value),
                 Err(reason) => {
                     return Err(SourceError::Value {
-                        source_name: self.context.name.to_string(),
-                        row: self.rows_read,
+                        source_name: self.source_name.to_string(),
+                        row: row_number,
                         column: self.columns.name(index).unwrap_or_default().to_owned(),
                         column_index: index,
                         type_name: self.type_names.get(index).cloned().unwrap_or_default(),
@@ -771,7 +792,51 @@ impl PostgresRows {
                 }
             }
         }
-        Ok(values)
+        Ok(())
+    }
+}
+
+/// Rows of a PostgreSQL result read ahead, decoded where they are visited.
+struct PostgresBatch {
+    rows: Vec<tokio_postgres::Row>,
+    /// The error that ended the query after these rows.
+    fatal: Option<SourceError>,
+    decoding: Arc<RowDecoding>,
+}
+
+impl RawRows for PostgresBatch {
+    fn rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn ends_with_error(&self) -> bool {
+        self.fatal.is_some()
+    }
+
+    fn visit(self: Box<Self>, first_row: u64, visit: &mut dyn FnMut(RowRef<'_, '_>)) {
+        let mut values = Vec::with_capacity(self.decoding.decoders.len());
+        for (row, row_number) in self.rows.iter().zip(first_row + 1..) {
+            values = reuse(values);
+            match self.decoding.decode(row, row_number, &mut values) {
+                Ok(()) => visit(Ok(&values)),
+                Err(e) => visit(Err(e)),
+            }
+        }
+        if let Some(fatal) = self.fatal {
+            visit(Err(fatal));
+        }
+    }
+}
+
+impl PostgresRows {
+    /// The error that ends the query, from a driver error.
+    fn fatal(&mut self, e: tokio_postgres::Error) -> SourceError {
+        #[allow(unused_mut)]
+        let mut error = self.context.error(e, self.rows_read);
+        #[cfg(feature = "ssh")]
+        crate::tunnel::note_tunnel(&mut error, self.tunnel.as_deref());
+        self.finish();
+        error
     }
 
     /// The query is over: close the connection normally.
@@ -804,10 +869,12 @@ impl Drop for PostgresRows {
     }
 }
 
-impl Stream for PostgresRows {
-    type Item = Result<Values, SourceError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+impl RowsInPlace for PostgresRows {
+    fn poll_row(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        visit: &mut dyn FnMut(RowRef<'_, '_>),
+    ) -> Poll<Option<()>> {
         let this = &mut *self;
         if this.done {
             return Poll::Ready(None);
@@ -815,15 +882,17 @@ impl Stream for PostgresRows {
         match std::task::ready!(this.rows.as_mut().poll_next(cx)) {
             Some(Ok(row)) => {
                 this.rows_read += 1;
-                Poll::Ready(Some(this.decode(&row)))
+                let mut values = reuse(std::mem::take(&mut this.values));
+                match this.decoding.decode(&row, this.rows_read, &mut values) {
+                    Ok(()) => visit(Ok(&values)),
+                    Err(e) => visit(Err(e)),
+                }
+                this.values = reuse(values);
+                Poll::Ready(Some(()))
             }
             Some(Err(e)) => {
-                #[allow(unused_mut)]
-                let mut error = this.context.error(e, this.rows_read);
-                #[cfg(feature = "ssh")]
-                crate::tunnel::note_tunnel(&mut error, this.tunnel.as_deref());
-                this.finish();
-                Poll::Ready(Some(Err(error)))
+                visit(Err(this.fatal(e)));
+                Poll::Ready(Some(()))
             }
             None => {
                 tracing::debug!(source = %this.context.name, rows = this.rows_read, "query finished");
@@ -832,6 +901,45 @@ impl Stream for PostgresRows {
             }
         }
     }
+
+    fn poll_batch(mut self: Pin<&mut Self>, cx: &mut Context<'_>, max: usize) -> Poll<Option<RowBatch>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let mut rows = Vec::new();
+        let mut fatal = None;
+        while rows.len() < max {
+            match this.rows.as_mut().poll_next(cx) {
+                Poll::Pending if rows.is_empty() => return Poll::Pending,
+                Poll::Pending => break,
+                Poll::Ready(Some(Ok(row))) => {
+                    this.rows_read += 1;
+                    rows.push(row);
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    fatal = Some(this.fatal(e));
+                    break;
+                }
+                Poll::Ready(None) => {
+                    tracing::debug!(source = %this.context.name, rows = this.rows_read, "query finished");
+                    this.finish();
+                    break;
+                }
+            }
+        }
+        if rows.is_empty() && fatal.is_none() {
+            return Poll::Ready(None);
+        }
+        Poll::Ready(Some(RowBatch::raw(PostgresBatch { rows, fatal, decoding: this.decoding.clone() })))
+    }
+}
+
+/// An emptied vector of values, its allocation kept for values of another lifetime
+/// (collecting from an empty iterator of a type of the same size reuses it).
+fn reuse<'a>(mut values: Vec<Value<'_>>) -> Vec<Value<'a>> {
+    values.clear();
+    values.into_iter().map(|_| Value::Null).collect()
 }
 
 #[cfg(test)]

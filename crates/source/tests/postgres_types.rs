@@ -488,3 +488,45 @@ async fn the_numeric_decoder_agrees_with_the_server_text() {
     }
     assert!(compared > 7000, "{compared}");
 }
+
+/// Rows read in batches (decoded in place, on whatever task takes the batch) are the
+/// rows, row errors and counts read one at a time: row errors keep their row numbers
+/// across batches.
+#[tokio::test]
+async fn batches_decode_the_same_rows_and_row_errors_as_single_rows() {
+    let source = postgres_source(PostgresOptions::new());
+    let sql = "SELECT i AS id, CASE WHEN i % 7 = 0 THEN '10000-01-01'::timestamp ELSE '2000-01-01' END AS v, \
+               'person' || i AS name, (i / 10.0)::numeric AS score, to_jsonb(i) AS j \
+               FROM generate_series(1, 1000) AS i ORDER BY i";
+    let mut stream = source.query(sql).await.unwrap();
+    let one_at_a_time: Vec<Result<Vec<Value<'static>>, String>> =
+        read_all(&mut stream).await.into_iter().map(|row| row.map_err(|e| e.to_string())).collect();
+    assert_eq!(stream.rows_read(), 1000);
+
+    let mut stream = source.query(sql).await.unwrap();
+    let mut batched = Vec::new();
+    let mut batches = 0;
+    while let Some(batch) = stream.next_batch(64).await {
+        assert!(batch.rows() <= 64 && !batch.ends_with_error());
+        batches += 1;
+        // Decoded on another task, as the runner does.
+        let rows = tokio::spawn(async move {
+            let mut rows = Vec::new();
+            batch.for_each(|row| {
+                rows.push(
+                    row.map(|values| values.iter().cloned().map(Value::into_owned).collect::<Vec<_>>())
+                        .map_err(|e| e.to_string()),
+                )
+            });
+            rows
+        })
+        .await
+        .unwrap();
+        batched.extend(rows);
+    }
+    assert!(batches >= 1000 / 64);
+    assert_eq!(stream.rows_read(), 1000);
+    assert_eq!(batched, one_at_a_time);
+    assert_eq!(batched.iter().filter(|row| row.is_err()).count(), 1000 / 7);
+    assert!(batched[6].as_ref().unwrap_err().contains("row 7, column `v`"), "{:?}", batched[6]);
+}

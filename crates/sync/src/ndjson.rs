@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::{Delivery, Destination, DestinationError, Rejection};
 
@@ -28,10 +28,18 @@ use crate::{Delivery, Destination, DestinationError, Rejection};
 pub struct NdjsonDestination {
     name: String,
     path: PathBuf,
-    out: BufWriter<Box<dyn AsyncWrite + Send + Unpin>>,
+    out: Box<dyn AsyncWrite + Send + Unpin>,
     file: Option<tokio::fs::File>,
-    line: Vec<u8>,
+    /// Lines not yet written: each call is written here as JSON, and the buffer goes
+    /// to `out` once it holds [`WRITE_AT_BYTES`].
+    buffer: Vec<u8>,
 }
+
+/// The buffer's capacity: lines are gathered in memory and written together.
+const BUFFER_BYTES: usize = 1 << 20;
+/// The buffer is written once it holds this much, leaving room for the next line
+/// (a longer one grows it).
+const WRITE_AT_BYTES: usize = BUFFER_BYTES - (64 << 10);
 
 impl std::fmt::Debug for NdjsonDestination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,13 +75,14 @@ impl NdjsonDestination {
             let sync_handle = if regular { Some(file.try_clone().await.map_err(io)?) } else { None };
             (Box::new(file), sync_handle)
         };
-        Ok(NdjsonDestination {
-            name,
-            path,
-            out: BufWriter::with_capacity(1 << 20, out),
-            file,
-            line: Vec::new(),
-        })
+        Ok(NdjsonDestination { name, path, out, file, buffer: Vec::with_capacity(BUFFER_BYTES) })
+    }
+
+    /// Writes the gathered lines.
+    async fn write_buffer(&mut self) -> Result<(), DestinationError> {
+        let written = self.out.write_all(&self.buffer).await;
+        self.buffer.clear();
+        written.map_err(|e| self.io(e))
     }
 
     fn io(&self, source: std::io::Error) -> DestinationError {
@@ -88,16 +97,16 @@ impl Destination for NdjsonDestination {
     }
 
     async fn send(&mut self, delivery: Delivery) -> Result<Vec<Rejection>, DestinationError> {
-        self.line.clear();
-        delivery.call.write_json(&mut self.line);
-        self.line.push(b'\n');
-        if let Err(e) = self.out.write_all(&self.line).await {
-            return Err(self.io(e));
+        delivery.call.write_json(&mut self.buffer);
+        self.buffer.push(b'\n');
+        if self.buffer.len() >= WRITE_AT_BYTES {
+            self.write_buffer().await?;
         }
         Ok(Vec::new())
     }
 
     async fn finish(&mut self) -> Result<Vec<Rejection>, DestinationError> {
+        self.write_buffer().await?;
         if let Err(e) = self.out.flush().await {
             return Err(self.io(e));
         }

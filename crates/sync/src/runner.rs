@@ -10,8 +10,8 @@ use cdp_bucket::{Bucket, Clock, WriterConfig, WriterThread};
 use cdp_calls::{Call, Timestamp};
 use cdp_query::{CheckOptions, QueryError, QueryTemplate, QueryWarning, SyncVariables};
 use cdp_rows::{
-    Columns, DEFAULT_MAX_RECORDS, MappingOptions, RecordCap, RowError, RowErrorCsvWriter, RowErrorReason,
-    RowMapper, SyncError,
+    CapReached, Columns, DEFAULT_MAX_RECORDS, MappingOptions, RecordCap, RowError, RowErrorCsvWriter,
+    RowErrorReason, RowMapper, SyncError,
 };
 use cdp_source::{Source, SourceError};
 use tokio::sync::Mutex;
@@ -776,7 +776,7 @@ impl Runner {
                 };
                 self.deliver_diff(&diff, &mut rows, &mut mapper, destination.as_mut(), tally).await
             }
-            _ => self.deliver(rows, &mut mapper, destination.as_mut(), tally).await,
+            _ => self.deliver(rows, mapper, destination.as_mut(), tally).await,
         };
         if delivered.is_err() {
             destination.abort().await;
@@ -787,50 +787,49 @@ impl Runner {
     /// Reads every row, maps it and hands the call to the destination; finishes the
     /// destination when every row is read.
     ///
-    /// The source is read on a task of its own ([`spawn_reader`]) that hands over
-    /// batches of rows through a bounded channel, so reading and decoding overlap
-    /// with mapping and writing on another core while at most
-    /// [`READ_AHEAD_BATCHES`] batches of [`READ_BATCH_ROWS`] rows are held. Rows keep
-    /// their order; dropping the run aborts the reader, which cancels the query.
+    /// The source is read on a task of its own ([`spawn_reader`]) that takes the rows
+    /// in batches and maps each batch on a task of its own (decoding its rows in
+    /// place, so their values are never copied); the run takes the batches' calls in
+    /// order and stamps, sends and counts them. Reading, mapping and sending go on at
+    /// the same time on every core, while at most [`READ_AHEAD_BATCHES`] batches of
+    /// [`READ_BATCH_ROWS`] rows are held. Rows keep their order; dropping the run
+    /// aborts the reader, which cancels the query.
     async fn deliver(
         &self,
         rows: cdp_source::RowStream,
-        mapper: &mut RowMapper,
+        mapper: RowMapper,
         destination: &mut dyn Destination,
         tally: &mut Tally,
     ) -> Result<(), RunError> {
-        let mut cap = RecordCap::new(self.max_records);
-        let mut reader = spawn_reader(rows);
-        while let Some(batch) = reader.batches.recv().await {
-            for item in batch {
-                let values = match item {
-                    Ok(values) => values,
-                    Err(e) if e.is_row_error() => {
-                        let row_number = cap.admit()?;
+        let mut reader = spawn_reader(rows, mapper, RecordCap::new(self.max_records));
+        while let Some(mapped) = reader.batches.recv().await {
+            for item in mapped.rows().await {
+                match item {
+                    ReadRow::Call { row_number, mut call } => {
                         tally.rows_read += 1;
-                        tally.row_error(RowError {
-                            row_number,
-                            column: e.column().map(Into::into),
-                            reason: RowErrorReason::Unreadable { message: e.to_string() },
-                            values: "{}".into(),
-                        });
-                        tally.publish();
-                        continue;
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                // Past the cap the run fails: last_sync_time stays, so no row past the
-                // cap is skipped for good.
-                let row_number = cap.admit()?;
-                tally.rows_read += 1;
-                match mapper.map_values(row_number, &values) {
-                    Ok(mut call) => {
                         call.stamp_received(self.clock.now());
                         let rejections = destination.send(Delivery { row_number, call }).await?;
                         tally.calls_delivered += 1;
                         tally.rejected(rejections);
                     }
-                    Err(error) => tally.row_error(error),
+                    ReadRow::Unmapped(error) => {
+                        tally.rows_read += 1;
+                        tally.row_error(error);
+                    }
+                    ReadRow::Unreadable { row_number, error } => {
+                        tally.rows_read += 1;
+                        tally.row_error(RowError {
+                            row_number,
+                            column: error.column().map(Into::into),
+                            reason: RowErrorReason::Unreadable { message: error.to_string() },
+                            values: "{}".into(),
+                        });
+                        tally.publish();
+                    }
+                    ReadRow::Failed(error) => return Err(error.into()),
+                    // Past the cap the run fails: last_sync_time stays, so no row past
+                    // the cap is skipped for good.
+                    ReadRow::Capped(reached) => return Err(reached.into()),
                 }
             }
             tally.publish();
@@ -1510,22 +1509,86 @@ async fn on_blocking<T: Send + 'static>(
     }
 }
 
-/// Rows per batch handed from the reader task to the run: enough to make the
-/// channel's cost per row small, few enough that decoding one batch keeps an async
+/// Rows per batch read and mapped together: enough to make the cost of a task and
+/// of the channel per row small, few enough that mapping one batch keeps an async
 /// worker busy for well under a millisecond.
 const READ_BATCH_ROWS: usize = 512;
 
-/// Batches the reader task may hold ahead of the run; with [`READ_BATCH_ROWS`] this
-/// bounds the rows in flight between reading and mapping.
+/// Batches read (and being mapped) ahead of the run; with [`READ_BATCH_ROWS`] this
+/// bounds the rows in flight between reading and sending.
 const READ_AHEAD_BATCHES: usize = 4;
 
-/// One batch of rows, in order, as the source gave them (row errors included).
-type RowBatch = Vec<Result<cdp_source::Values, SourceError>>;
+/// One row as the reader hands it over, in order.
+enum ReadRow {
+    /// The row's call, to stamp and send.
+    Call { row_number: u64, call: Call },
+    /// The row could not become a call.
+    Unmapped(RowError),
+    /// The source could not read the row ([`SourceError::is_row_error`]).
+    Unreadable { row_number: u64, error: SourceError },
+    /// An error that ended the query; nothing follows it.
+    Failed(SourceError),
+    /// The row after the last the cap admits was read; nothing follows it.
+    Capped(CapReached),
+}
 
-/// A source's rows being read on a task of its own.
+/// Decodes and maps a batch of rows whose first row is `first_row_number`, in
+/// order: its first `admitted` items, then `capped` if the cap stopped the batch.
+fn map_batch(
+    batch: cdp_source::RowBatch,
+    mut mapper: RowMapper,
+    first_row_number: u64,
+    admitted: usize,
+    capped: Option<CapReached>,
+) -> Vec<ReadRow> {
+    let mut mapped = Vec::with_capacity(admitted + 1);
+    let mut row_number = first_row_number;
+    batch.for_each(|row| {
+        if mapped.len() >= admitted {
+            return;
+        }
+        mapped.push(match row {
+            Ok(values) => match mapper.map_values(row_number, values) {
+                Ok(call) => ReadRow::Call { row_number, call },
+                Err(error) => ReadRow::Unmapped(error),
+            },
+            Err(error) if error.is_row_error() => ReadRow::Unreadable { row_number, error },
+            Err(error) => ReadRow::Failed(error),
+        });
+        row_number += 1;
+    });
+    mapped.extend(capped.map(ReadRow::Capped));
+    mapped
+}
+
+/// A batch being mapped on a task of its own; the task is aborted if the batch is
+/// dropped before it is taken.
+struct MappedBatch(tokio::task::JoinHandle<Vec<ReadRow>>);
+
+impl MappedBatch {
+    /// The batch's rows, in order, once mapped. A panic while mapping is the run's
+    /// panic, as it was when the run mapped the rows itself.
+    async fn rows(mut self) -> Vec<ReadRow> {
+        match (&mut self.0).await {
+            Ok(rows) => rows,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only a runtime shutting down cancels the task: nothing is left to run.
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+impl Drop for MappedBatch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A source's rows being read and mapped on tasks of their own.
 struct Reader {
-    /// The rows, in batches, in order; closed after the last row or a fatal error.
-    batches: tokio::sync::mpsc::Receiver<RowBatch>,
+    /// The batches being mapped, in order; closed after the last row, a fatal error
+    /// or the cap.
+    batches: tokio::sync::mpsc::Receiver<MappedBatch>,
     /// The reading task; aborted (dropping the [`cdp_source::RowStream`], which
     /// cancels the query) when the reader is dropped before the end.
     task: Option<tokio::task::JoinHandle<()>>,
@@ -1552,38 +1615,41 @@ impl Drop for Reader {
     }
 }
 
-/// Reads `rows` on a spawned task, handing over batches of the rows that are ready
-/// (at most [`READ_BATCH_ROWS`], at least one) through a channel of
-/// [`READ_AHEAD_BATCHES`]; a batch goes as soon as the source has no row ready, so a
-/// slow source's rows are not held back.
-fn spawn_reader(mut rows: cdp_source::RowStream) -> Reader {
+/// Reads `rows` on a spawned task in batches of the rows that are ready (at most
+/// [`READ_BATCH_ROWS`], at least one: a slow source's rows are not held back),
+/// counting them against `cap`, and maps each batch on a spawned task of its own with
+/// a copy of `mapper`, handing the batches over in order through a channel of
+/// [`READ_AHEAD_BATCHES`]. Reading stops at a fatal error or once a row past the cap
+/// is read (dropping the rows cancels the query if it is still going).
+fn spawn_reader(mut rows: cdp_source::RowStream, mapper: RowMapper, mut cap: RecordCap) -> Reader {
     let (sender, batches) = tokio::sync::mpsc::channel(READ_AHEAD_BATCHES);
     let task = tokio::spawn(async move {
-        while let Some(first) = rows.next().await {
-            let mut batch = Vec::with_capacity(READ_BATCH_ROWS);
-            batch.push(first);
-            while batch.len() < READ_BATCH_ROWS {
-                match ready_now(rows.next()) {
-                    Some(Some(item)) => batch.push(item),
-                    Some(None) | None => break,
+        while let Some(batch) = rows.next_batch(READ_BATCH_ROWS).await {
+            let first_row_number = cap.records() + 1;
+            let mut admitted = 0;
+            let mut capped = None;
+            for _ in 0..batch.rows() {
+                match cap.admit() {
+                    Ok(_) => admitted += 1,
+                    Err(reached) => {
+                        capped = Some(reached);
+                        break;
+                    }
                 }
             }
-            if sender.send(batch).await.is_err() {
-                // The run stopped reading: dropping the rows cancels the query.
+            // The error that ended the query is an item too, unless the cap came first.
+            let failed = capped.is_none() && batch.ends_with_error();
+            admitted += usize::from(failed);
+            let ends = failed || capped.is_some();
+            let mapper = mapper.clone();
+            let mapping =
+                tokio::spawn(async move { map_batch(batch, mapper, first_row_number, admitted, capped) });
+            if sender.send(MappedBatch(mapping)).await.is_err() || ends {
+                // The run stopped reading, or nothing is left to read: dropping the
+                // rows cancels the query if it is still going.
                 return;
             }
         }
     });
     Reader { batches, task: Some(task) }
-}
-
-/// `future`'s output if it is ready on its first poll. Only for futures that lose
-/// nothing when dropped unfinished ([`cdp_source::RowStream::next`]).
-fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
-    let future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.poll(&mut cx) {
-        std::task::Poll::Ready(output) => Some(output),
-        std::task::Poll::Pending => None,
-    }
 }

@@ -167,8 +167,9 @@ impl Decoder {
         })
     }
 
-    /// The value of one field: `None` is SQL `NULL`.
-    pub(crate) fn decode(&self, raw: Option<&[u8]>) -> Result<Value<'static>, String> {
+    /// The value of one field: `None` is SQL `NULL`. Text, JSON and bytes borrow
+    /// from `raw` (the driver's buffer): nothing is copied.
+    pub(crate) fn decode<'a>(&self, raw: Option<&'a [u8]>) -> Result<Value<'a>, String> {
         match raw {
             None => Ok(Value::Null),
             Some(raw) => self.decode_present(raw),
@@ -176,7 +177,7 @@ impl Decoder {
     }
 
     /// The value of one non-null field.
-    fn decode_present(&self, raw: &[u8]) -> Result<Value<'static>, String> {
+    fn decode_present<'a>(&self, raw: &'a [u8]) -> Result<Value<'a>, String> {
         Ok(match self {
             Decoder::Bool => match raw {
                 [b] => Value::Bool(*b != 0),
@@ -193,15 +194,15 @@ impl Decoder {
                 write_numeric(raw, &mut text)?;
                 Value::Decimal(Cow::Owned(text))
             }
-            Decoder::Text => Value::Text(Cow::Owned(utf8(raw)?)),
+            Decoder::Text => Value::Text(Cow::Borrowed(utf8(raw)?)),
             Decoder::Char => Value::Text(Cow::Owned(char_text(raw)?)),
-            Decoder::Json => Value::Json(Cow::Owned(utf8(raw)?)),
+            Decoder::Json => Value::Json(Cow::Borrowed(utf8(raw)?)),
             Decoder::Jsonb => match raw.split_first() {
-                Some((1, text)) => Value::Json(Cow::Owned(utf8(text)?)),
+                Some((1, text)) => Value::Json(Cow::Borrowed(utf8(text)?)),
                 Some((version, _)) => return Err(format!("unknown jsonb format version {version}")),
                 None => return Err("an empty jsonb value".to_owned()),
             },
-            Decoder::Bytea => Value::Bytes(Cow::Owned(raw.to_vec())),
+            Decoder::Bytea => Value::Bytes(Cow::Borrowed(raw)),
             Decoder::Uuid => Value::Text(Cow::Owned(uuid_text(fixed(raw, "uuid")?))),
             Decoder::Date => date(i32::from_be_bytes(fixed(raw, "date")?))?,
             Decoder::Time => time(i64::from_be_bytes(fixed(raw, "time")?))?,
@@ -259,9 +260,9 @@ fn length_error(what: &str, expected: usize, raw: &[u8]) -> String {
 }
 
 /// Text that must be UTF-8 (the connection's client encoding).
-fn utf8(raw: &[u8]) -> Result<String, String> {
+fn utf8(raw: &[u8]) -> Result<&str, String> {
     match std::str::from_utf8(raw) {
-        Ok(text) => Ok(text.to_owned()),
+        Ok(text) => Ok(text),
         Err(e) => Err(format!("text is not valid UTF-8 (at byte {})", e.valid_up_to())),
     }
 }
@@ -485,7 +486,7 @@ const MAX_DIMENSIONS: usize = 6;
 /// An array: dimensions, a has-nulls flag, the element type, each dimension's length
 /// and lower bound, then each element (length −1 for `NULL`) in row-major order. A
 /// multi-dimensional array becomes arrays of arrays; an empty array is `[]`.
-fn array(element: &Decoder, raw: &[u8]) -> Result<Value<'static>, String> {
+fn array<'a>(element: &Decoder, raw: &'a [u8]) -> Result<Value<'a>, String> {
     let mut reader = Reader(raw);
     let dimensions = reader.i32()?;
     let _has_nulls = reader.i32()?;
@@ -526,7 +527,7 @@ fn array(element: &Decoder, raw: &[u8]) -> Result<Value<'static>, String> {
 }
 
 /// Groups a flat row-major list into nested arrays of the given dimensions.
-fn nest(mut flat: Vec<Value<'static>>, lengths: &[usize]) -> Value<'static> {
+fn nest<'a>(mut flat: Vec<Value<'a>>, lengths: &[usize]) -> Value<'a> {
     for &length in lengths[1..].iter().rev() {
         if length == 0 {
             break;
@@ -534,7 +535,7 @@ fn nest(mut flat: Vec<Value<'static>>, lengths: &[usize]) -> Value<'static> {
         let mut grouped = Vec::with_capacity(flat.len() / length);
         let mut items = flat.into_iter();
         loop {
-            let chunk: Vec<Value<'static>> = items.by_ref().take(length).collect();
+            let chunk: Vec<Value<'a>> = items.by_ref().take(length).collect();
             if chunk.is_empty() {
                 break;
             }
