@@ -16,6 +16,14 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 /// waits for the queue to be empty.
 const QUEUED_CALLS: u32 = 100_000;
 
+/// Bytes of calls queued for one encoder at most, counted as what they add to the
+/// file at most ([`cdp_encode::row_bytes_bound`], about their size in memory): an
+/// encoder that falls behind (a Parquet file's while another sync's files are
+/// finished on the other core) holds this much, not [`QUEUED_CALLS`] calls (over
+/// 100 MB of the benchmark's `track` calls; issue 17). A batch larger than this
+/// waits for the queue to be empty.
+const QUEUED_BYTES: u32 = 16 << 20;
+
 /// Messages queued at most (a second bound, for batches of a call or two).
 const QUEUED_MESSAGES: usize = 4096;
 
@@ -23,8 +31,8 @@ const QUEUED_MESSAGES: usize = 4096;
 #[derive(Debug)]
 enum Message {
     /// Calls to encode, at most how much they add to the file, and the queue
-    /// places they hold.
-    Calls(Vec<Call>, u64, u32),
+    /// places and bytes they hold.
+    Calls(Vec<Call>, u64, u32, u32),
     /// Asks for the file's size once every batch sent before is encoded.
     Settle(oneshot::Sender<u64>),
 }
@@ -50,6 +58,8 @@ pub(crate) struct EncoderThread {
     messages: Option<mpsc::Sender<Message>>,
     /// Places in the queue, one per call.
     places: Arc<Semaphore>,
+    /// Bytes in the queue ([`QUEUED_BYTES`]).
+    bytes: Arc<Semaphore>,
     thread: Option<JoinHandle<Result<FileEncoder, EncodeError>>>,
     progress: Arc<Progress>,
     /// The sum of the estimates of the batches sent.
@@ -65,6 +75,8 @@ impl EncoderThread {
         let (sender, mut receiver) = mpsc::channel::<Message>(QUEUED_MESSAGES);
         let places = Arc::new(Semaphore::new(QUEUED_CALLS as usize));
         let freed = places.clone();
+        let bytes = Arc::new(Semaphore::new(QUEUED_BYTES as usize));
+        let freed_bytes = bytes.clone();
         let progress = Arc::new(Progress::default());
         progress.encoded_bytes.store(encoder.encoded_bytes(), Ordering::Release);
         let shared = progress.clone();
@@ -72,7 +84,7 @@ impl EncoderThread {
             std::thread::Builder::new().name(format!("cdp-encode-{call_type}")).spawn(move || {
                 while let Some(message) = receiver.blocking_recv() {
                     match message {
-                        Message::Calls(calls, estimate, held) => {
+                        Message::Calls(calls, estimate, held, held_bytes) => {
                             for call in &calls {
                                 encoder.write(call)?;
                             }
@@ -81,12 +93,16 @@ impl EncoderThread {
                             shared.calls_done.fetch_add(calls.len() as u64, Ordering::AcqRel);
                             drop(calls);
                             freed.add_permits(held as usize);
+                            freed_bytes.add_permits(held_bytes as usize);
                         }
                         Message::Settle(reply) => {
                             let _ = reply.send(encoder.encoded_bytes());
                         }
                     }
                 }
+                // No more calls: what the encoder holds in memory goes to its
+                // temporary files, so that a file waiting to be finished holds none.
+                encoder.release_buffers()?;
                 Ok(encoder)
             })?;
         Ok(EncoderThread {
@@ -94,6 +110,7 @@ impl EncoderThread {
             format,
             messages: Some(sender),
             places,
+            bytes,
             thread: Some(thread),
             progress,
             sent_estimate: 0,
@@ -108,11 +125,14 @@ impl EncoderThread {
     pub(crate) async fn write(&mut self, calls: Vec<Call>, estimate: u64) -> Result<(), EncodeError> {
         let count = calls.len() as u64;
         let held = u32::try_from(calls.len()).unwrap_or(u32::MAX).min(QUEUED_CALLS);
-        match self.places.acquire_many(held).await {
-            Ok(places) => places.forget(),
-            Err(_) => return Err(stopped(self.format, "the encoder's queue is closed")),
+        let held_bytes = u32::try_from(estimate).unwrap_or(u32::MAX).min(QUEUED_BYTES);
+        for (semaphore, permits) in [(&self.places, held), (&self.bytes, held_bytes)] {
+            match semaphore.acquire_many(permits).await {
+                Ok(permits) => permits.forget(),
+                Err(_) => return Err(stopped(self.format, "the encoder's queue is closed")),
+            }
         }
-        self.send(Message::Calls(calls, estimate, held)).await?;
+        self.send(Message::Calls(calls, estimate, held, held_bytes)).await?;
         self.sent_estimate += estimate;
         self.calls_sent += count;
         Ok(())
@@ -146,6 +166,14 @@ impl EncoderThread {
             Ok(bytes) => Ok(bytes),
             Err(_) => Err(self.failure()),
         }
+    }
+
+    /// Takes no more calls: the thread encodes the queued ones, moves what the
+    /// encoder holds in memory to its temporary files ([`Encode::release_buffers`])
+    /// and ends; [`EncoderThread::into_encoder`] gives the encoder back. For a
+    /// sealed sync's files, which may wait a while to be published.
+    pub(crate) fn close(&mut self) {
+        self.messages = None;
     }
 
     /// Waits for every queued batch to be encoded and returns the encoder. Blocks
@@ -187,6 +215,7 @@ fn stopped(format: FileFormat, message: impl Into<String>) -> EncodeError {
 
 #[cfg(test)]
 mod tests {
+    use cdp_calls::Timestamp;
     use cdp_encode::EncodeOptions;
 
     use super::*;
@@ -218,6 +247,42 @@ mod tests {
             .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
             .collect();
         assert_eq!(ids, [r#""a""#, r#""b""#, r#""c""#]);
+    }
+
+    #[tokio::test]
+    async fn a_closed_thread_encodes_what_is_queued_releases_the_buffers_and_ends() {
+        // Out of order, with a sort buffer of 4 KiB: runs are spilled, and the last
+        // rows are in memory until the thread is closed.
+        let options = EncodeOptions::default().with_sort_buffer_bytes(4096);
+        let encoder = FileEncoder::new(FileFormat::Json, CallType::Track, options);
+        let mut thread = EncoderThread::spawn(encoder, FileFormat::Json).unwrap();
+        let ids: Vec<String> = (0..300).map(|i| format!("m{i:03}")).collect();
+        let calls: Vec<Call> = ids
+            .iter()
+            .rev()
+            .enumerate()
+            .map(|(n, id)| {
+                let at = Timestamp::from_micros(1_790_000_000_000_000 - n as i64).unwrap();
+                track(id).with_received_at(at)
+            })
+            .collect();
+        thread.write(calls, 0).await.unwrap();
+        thread.close();
+        // The thread ends on its own, without being asked for the encoder.
+        let started = std::time::Instant::now();
+        while !thread.thread.as_ref().unwrap().is_finished() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(30), "the closed thread did not end");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let error = thread.write(vec![track("late")], 0).await.unwrap_err();
+        assert!(error.to_string().contains("stopped"), "{error}");
+        let encoder = tokio::task::spawn_blocking(move || thread.into_encoder()).await.unwrap().unwrap();
+        let text = String::from_utf8(encoder.finish(Vec::new()).unwrap()).unwrap();
+        let got: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(got, ids);
     }
 
     #[tokio::test]

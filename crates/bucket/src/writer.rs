@@ -215,6 +215,11 @@ impl Sealed {
         recovered: bool,
     ) -> Sealed {
         let (segment, usage) = segment.map_or((None, SpoolUsage::default()), |(p, u)| (Some(p), u));
+        let mut encoders = encoders;
+        // The files take no more calls: their threads encode what is queued, free
+        // the encoders' buffers and end, so that a sync waiting to be published
+        // holds no memory.
+        encoders.values_mut().for_each(EncoderThread::close);
         Sealed {
             position,
             window,
@@ -1110,10 +1115,11 @@ impl Publisher {
         }
         sealed.in_flight = false;
         if sealed.encoders.is_none() {
-            let encoders = match &sealed.segment {
+            let mut encoders = match &sealed.segment {
                 Some(path) => on_threads(replay_segment(path, format, &encode_options)?.files, format)?,
                 None => BTreeMap::new(),
             };
+            encoders.values_mut().for_each(EncoderThread::close);
             sealed.encoders = Some(encoders);
         }
         let (position, window) = (sealed.position, sealed.window);
