@@ -11,8 +11,8 @@ use crate::{Encode, EncodeOptions, FileFormat, Pending, encode_text};
 /// inner quotes doubled) when it holds a comma, a quote, CR or LF (`csv_core`'s
 /// writer, `QuoteStyle::Necessary`). Timestamps are RFC 3339 UTC text; `traits`,
 /// `properties` and `context` are their compact JSON text; absent values are empty
-/// fields. The file loads unchanged in Python's csv
-/// module, DuckDB, and Snowflake `COPY` with `FIELD_OPTIONALLY_ENCLOSED_BY='"'`.
+/// fields. The file loads unchanged in Python's csv module, DuckDB, and Snowflake
+/// `COPY` with `FIELD_OPTIONALLY_ENCLOSED_BY='"'`.
 ///
 /// ```
 /// use cdp_calls::{Call, CallType};
