@@ -1624,7 +1624,9 @@ impl Drop for Reader {
 fn spawn_reader(mut rows: cdp_source::RowStream, mapper: RowMapper, mut cap: RecordCap) -> Reader {
     let (sender, batches) = tokio::sync::mpsc::channel(READ_AHEAD_BATCHES);
     let task = tokio::spawn(async move {
+        let mut batches_read = 0_u64;
         while let Some(batch) = rows.next_batch(READ_BATCH_ROWS).await {
+            batches_read += 1;
             let first_row_number = cap.records() + 1;
             let mut admitted = 0;
             let mut capped = None;
@@ -1647,9 +1649,15 @@ fn spawn_reader(mut rows: cdp_source::RowStream, mapper: RowMapper, mut cap: Rec
             if sender.send(MappedBatch(mapping)).await.is_err() || ends {
                 // The run stopped reading, or nothing is left to read: dropping the
                 // rows cancels the query if it is still going.
-                return;
+                break;
             }
         }
+        tracing::debug!(
+            source = rows.source_name(),
+            rows = rows.rows_read(),
+            batches = batches_read,
+            "reading ended"
+        );
     });
     Reader { batches, task: Some(task) }
 }
