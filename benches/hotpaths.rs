@@ -1,25 +1,25 @@
-//! Each hot path of the export that was written by hand against the crates that do
-//! the same job, on the same input (issue 17): one criterion group per piece.
+//! Each hand-written hot path of the export against the crate that does the same
+//! job, on the same input (issue 17): one criterion group per piece.
 //!
 //! - `json`: reading a call from its NDJSON line. Ours is [`Call::parse_json`]
-//!   (cdp-calls' one-pass scanner, kept: the export is over 20 % faster with it);
-//!   against it, serde_json (a borrowed `RawValue` per nested object, the sibling
-//!   path `parse_json` falls back on) and sonic-rs (a checked `LazyValue` per nested
-//!   object), both building the same [`Call`].
-//! - `timestamp`: parsing RFC 3339 text and writing it back in UTC. The hand-written
-//!   parser and writer that cdp-calls had (now in `hotpaths/retired.rs`, kept only to
-//!   measure) against chrono and jiff, and against cdp-calls' [`Timestamp`] as it is
-//!   now (chrono's parser, jiff's printer).
-//! - `csv`: the CSV encoder's field quoting, one row at a time. The hand-written
-//!   `push_field` that cdp-encode had (now in `hotpaths/retired.rs`) against
-//!   `csv_core::Writer`, which the encoder uses now, and `csv::Writer`.
+//!   (cdp-calls' one-pass scanner); against it, serde_json (a borrowed `RawValue`
+//!   per nested object, the sibling path `parse_json` falls back on) and sonic-rs
+//!   (a checked `LazyValue` per nested object), both building the same [`Call`].
+//! - `timestamp`: parsing RFC 3339 text and writing it back in UTC. The
+//!   hand-written parser and writer cdp-calls had (now in `retired::time`, kept
+//!   only to measure) against chrono and jiff, and against what
+//!   [`Timestamp::parse_rfc3339`] and [`Timestamp::push_rfc3339`] are now (chrono's
+//!   parser, jiff's printer).
+//! - `csv`: the CSV encoder's field quoting, one row at a time. Ours is cdp-encode's
+//!   `push_field` (private, so copied in `retired::csv` and checked against the
+//!   encoder's output at start); against it, `csv_core::Writer` and `csv::Writer`.
 //! - `export`: the whole export in memory (NDJSON in, one file per call type out),
 //!   per format, so that each piece's share is measured in the same run.
 //!
-//! Before timing anything, every variant is checked to give the same result as the
-//! hand-written or our code on every input (the same calls, instants, text, errors
-//! and bytes); a difference panics. Set `CDP_BENCH_CALLS` to change the input
-//! (default 20,000 calls of `benches/data/gen_calls.py`).
+//! Before timing anything, every variant is checked to give the same result as ours
+//! on every input (the same calls, instants, text and bytes); a difference panics.
+//! Set `CDP_BENCH_CALLS` to change the input (default 20,000 calls of
+//! `benches/data/gen_calls.py`).
 //!
 //! ```text
 //! cargo bench -p cdp-warehouse --bench hotpaths
@@ -427,7 +427,7 @@ fn json(c: &mut Criterion, input: &[u8]) {
 }
 
 // ---------------------------------------------------------------------------------
-// Timestamps: the hand-written parser and writer against chrono and jiff.
+// Timestamps: chrono and jiff against ours.
 // ---------------------------------------------------------------------------------
 
 /// A small deterministic generator (SplitMix64), so the inputs never change.
@@ -647,7 +647,7 @@ fn timestamps(c: &mut Criterion, calls: &[Call]) {
 }
 
 // ---------------------------------------------------------------------------------
-// CSV quoting: the hand-written field writer against csv_core and csv.
+// CSV quoting: csv_core and csv against ours.
 // ---------------------------------------------------------------------------------
 
 /// The text fields of a row (timestamps left out: they are the timestamp piece's;
@@ -684,7 +684,7 @@ fn csv_rows_quoted(rows: &[Row]) -> Vec<Row> {
     rows
 }
 
-fn rows_hand_written(rows: &[Row], out: &mut Vec<u8>) {
+fn rows_ours(rows: &[Row], out: &mut Vec<u8>) {
     for row in rows {
         for (i, field) in row.iter().enumerate() {
             if i > 0 {
@@ -696,10 +696,9 @@ fn rows_hand_written(rows: &[Row], out: &mut Vec<u8>) {
     }
 }
 
-/// A writer per row, room made up front, as cdp-encode's CSV encoder does.
 fn rows_csv_core(rows: &[Row], out: &mut Vec<u8>) {
+    let mut writer = csv_core::Writer::new();
     for row in rows {
-        let mut writer = csv_core::Writer::new();
         let room = row.iter().map(|f| 2 * f.len() + 3).sum::<usize>() + 2;
         let start = out.len();
         out.resize(start + room, 0);
@@ -726,9 +725,9 @@ fn rows_csv(rows: &[Row], out: &mut Vec<u8>) {
     writer.flush().expect("writing to memory");
 }
 
-/// The hand-written `push_field`, with the encoder's timestamps, writes exactly
-/// the encoder's rows (which `csv_core` quotes now).
-fn check_hand_written_csv(calls: &[Call]) {
+/// The copied `push_field`, with the encoder's timestamps, writes exactly the
+/// encoder's rows.
+fn check_csv_copy(calls: &[Call]) {
     let mut by_type: BTreeMap<CallType, Vec<&Call>> = BTreeMap::new();
     for call in calls {
         by_type.entry(call.call_type()).or_default().push(call);
@@ -754,7 +753,7 @@ fn check_hand_written_csv(calls: &[Call]) {
         }
         let file = encoder.finish_to_vec().expect("finishing to memory");
         let body = &file[memchr::memchr(b'\n', &file).expect("a header") + 1..];
-        assert!(body == want, "the hand-written push_field differs from the {call_type} encoder");
+        assert!(body == want, "the copy of push_field differs from the {call_type} encoder");
     }
 }
 
@@ -762,14 +761,14 @@ fn check_hand_written_csv(calls: &[Call]) {
 type WriteRows = fn(&[Row], &mut Vec<u8>);
 
 fn csv_quoting(c: &mut Criterion, calls: &[Call]) {
-    check_hand_written_csv(calls);
+    check_csv_copy(calls);
     let export_rows = csv_rows(calls);
     let quoted_rows = csv_rows_quoted(&export_rows);
     let writers: [(&str, WriteRows); 3] =
-        [("hand_written", rows_hand_written), ("csv_core", rows_csv_core), ("csv", rows_csv)];
+        [("ours", rows_ours), ("csv_core", rows_csv_core), ("csv", rows_csv)];
     for rows in [&export_rows, &quoted_rows] {
         let mut ours = Vec::new();
-        rows_hand_written(rows, &mut ours);
+        rows_ours(rows, &mut ours);
         for (name, write) in &writers[1..] {
             let mut theirs = Vec::new();
             write(rows, &mut theirs);
