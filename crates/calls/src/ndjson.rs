@@ -250,9 +250,11 @@ struct Job {
 ///
 /// let mut input = String::new();
 /// for i in 0..10_000 {
-///     input.push_str(&format!("{{\"type\":\"track\",\"userId\":\"u{i}\",\"event\":\"Signed Up\"}}\n"));
+///     let line = format!(r#"{{"type":"track","messageId":"m{i}","userId":"u{i}","event":"Signed Up"}}"#);
+///     input.push_str(&line);
+///     input.push('\n');
 /// }
-/// input.push_str("{\"type\":\"track\"}\n");
+/// input.push_str("{\"type\":\"track\",\"userId\":\"u\"}\n");
 /// let now = Timestamp::parse_rfc3339("2026-11-30T12:00:00Z").unwrap();
 /// let threads = NonZeroUsize::new(4).unwrap();
 /// let bytes = std::io::Cursor::new(input.clone().into_bytes());
@@ -269,7 +271,7 @@ struct Job {
 ///     })
 ///     .collect();
 /// assert_eq!(parallel, sequential);
-/// assert_eq!(parallel[10_000], "line 10001: track call is missing required field `userId` or `anonymousId`");
+/// assert_eq!(parallel[10_000], "line 10001: track call is missing required field `event`");
 /// ```
 pub struct ParallelCallReader {
     order: Receiver<Ordered>,
