@@ -443,9 +443,13 @@ mod tests {
         assert_send::<RowStream>();
     }
 
-    #[test]
-    fn ends_after_a_fatal_error_but_not_after_a_row_error() {
-        let value_error = || SourceError::Value {
+    /// A row, a row error (row 2), a row, a fatal error saying `fatal_rows_read` rows
+    /// were read, and a row after it (`last`) that must never be read.
+    fn row_error_then_fatal(
+        fatal_rows_read: u64,
+        last: i64,
+    ) -> Vec<Result<Vec<Value<'static>>, SourceError>> {
+        let row_error = SourceError::Value {
             source_name: "s".into(),
             row: 2,
             column: "c".into(),
@@ -456,16 +460,21 @@ mod tests {
         let fatal = SourceError::Connection {
             source_name: "s".into(),
             reason: "gone".into(),
-            rows_read: 2,
+            rows_read: fatal_rows_read,
             source: None,
         };
-        let items = vec![
+        vec![
             Ok(vec![Value::Int(1)]),
-            Err(value_error()),
+            Err(row_error),
             Ok(vec![Value::Int(3)]),
             Err(fatal),
-            Ok(vec![Value::Int(4)]),
-        ];
+            Ok(vec![Value::Int(last)]),
+        ]
+    }
+
+    #[test]
+    fn ends_after_a_fatal_error_but_not_after_a_row_error() {
+        let items = row_error_then_fatal(2, 4);
         let mut stream = RowStream::new("s", Columns::new(["c"]), futures::stream::iter(items));
         futures::executor::block_on(async {
             assert!(stream.next().await.unwrap().is_ok());
@@ -480,27 +489,7 @@ mod tests {
 
     #[test]
     fn batches_give_the_rows_errors_and_counts_of_single_rows() {
-        let value_error = || SourceError::Value {
-            source_name: "s".into(),
-            row: 2,
-            column: "c".into(),
-            column_index: 0,
-            type_name: "date".into(),
-            reason: "out of range".into(),
-        };
-        let fatal = SourceError::Connection {
-            source_name: "s".into(),
-            reason: "gone".into(),
-            rows_read: 3,
-            source: None,
-        };
-        let items = vec![
-            Ok(vec![Value::Int(1)]),
-            Err(value_error()),
-            Ok(vec![Value::Int(3)]),
-            Err(fatal),
-            Ok(vec![Value::Int(5)]),
-        ];
+        let items = row_error_then_fatal(3, 5);
         let mut stream = RowStream::new("s", Columns::new(["c"]), futures::stream::iter(items));
         let mut seen = Vec::new();
         let mut shapes = Vec::new();
