@@ -465,11 +465,19 @@ impl Call {
                 out.extend_from_slice(v.as_str().as_bytes());
             }
         }
-        for (name, value) in wire_times(self) {
+        // A call's timestamps are often the same instant (`timestamp` and
+        // `receivedAt` when stamped): each instant is formatted once, and copied.
+        let mut written: [Option<(Timestamp, usize)>; 4] = [None; 4];
+        for (i, (name, value)) in wire_times(self).into_iter().enumerate() {
             if let Some(t) = value {
                 key(out, name);
                 out.push(b'"');
-                t.push_rfc3339(out);
+                let start = out.len();
+                match written.iter().flatten().find(|(earlier, _)| *earlier == t) {
+                    Some(&(_, at)) => out.extend_from_within(at..at + t.rfc3339_len()),
+                    None => t.push_rfc3339(out),
+                }
+                written[i] = Some((t, start));
                 out.push(b'"');
             }
         }

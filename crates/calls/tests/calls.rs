@@ -902,8 +902,23 @@ fn parts() -> impl Strategy<Value = Parts> {
             prop::option::of(micros()),
             prop::option::of(micros()),
         ],
+        // Some of the times made the same instant as an earlier one, as stamping
+        // does (the writer formats an instant once and copies it).
+        [
+            any::<Option<prop::sample::Index>>(),
+            any::<Option<prop::sample::Index>>(),
+            any::<Option<prop::sample::Index>>(),
+        ],
         prop::collection::vec((text(), json_value()), 0..5),
     )
+        .prop_map(|(call_type, ids, typed, (payload, context, integrations), mut times, repeat, extra)| {
+            for (i, earlier) in repeat.iter().enumerate() {
+                if let Some(earlier) = earlier {
+                    times[i + 1] = times[earlier.index(i + 1)];
+                }
+            }
+            (call_type, ids, typed, (payload, context, integrations), times, extra)
+        })
         .prop_map(|(call_type, ids, typed, (payload, context, integrations), times, extra)| Parts {
             call_type,
             ids,
