@@ -521,10 +521,9 @@ fn hand_out(
     jobs.send(Job { bytes, first_line, done }).map_err(|_| ())
 }
 
-/// The number of lines that `bytes` ends, the last one perhaps without its newline.
+/// The number of lines in `bytes`, whole lines each ended by its newline.
 fn count_lines(bytes: &[u8]) -> u64 {
-    let newlines = memchr::memchr_iter(b'\n', bytes).count() as u64;
-    newlines + u64::from(bytes.last().is_some_and(|&b| b != b'\n'))
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 /// Reads up to `most` more bytes onto the end of `buf`; `Ok(0)` at the end.
