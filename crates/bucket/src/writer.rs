@@ -1065,15 +1065,9 @@ impl Publisher {
             .into_iter()
             .map(|call_type| {
                 let thread = encoders.remove(&call_type).expect("listed above");
-                let (dir, fsync) = (local.root.clone(), local.fsync);
+                let local = Some((local.root.clone(), local.fsync));
                 // Spawned now (not when awaited), so that they run side by side.
-                let task = tokio::task::spawn_blocking(move || -> Result<(u64, Encoded), BucketError> {
-                    let encoder =
-                        thread.into_encoder().map_err(|source| BucketError::Encode { call_type, source })?;
-                    let rows = encoder.rows();
-                    Ok((rows, Encoded::File(crate::local::finish(&dir, call_type, encoder, fsync)?)))
-                });
-                (call_type, task)
+                (call_type, tokio::task::spawn_blocking(move || finish_file(thread, call_type, local)))
             })
             .collect();
         // Every file is waited for, so that those finished are kept even when
@@ -1081,15 +1075,13 @@ impl Publisher {
         // fails, the sync starts over from its spool next time, if it has one).
         let mut failed = None;
         for (call_type, task) in tasks {
-            match task.await {
-                Ok(Ok(done)) => {
+            match joined(task).await {
+                Ok(done) => {
                     sealed.kept.insert(call_type, done);
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     failed.get_or_insert(e);
                 }
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(e) => panic!("a blocking task was cancelled: {e}"),
             }
         }
         match failed {
@@ -1152,24 +1144,7 @@ impl Publisher {
                     // On the blocking pool: wait for the file's thread to encode every
                     // call, then finish the file.
                     let local = local.as_ref().map(|l| (l.root.clone(), l.fsync));
-                    blocking(move || {
-                        let encoder = thread
-                            .into_encoder()
-                            .map_err(|source| BucketError::Encode { call_type, source })?;
-                        let rows = encoder.rows();
-                        let encoded = match local {
-                            Some((dir, fsync)) => {
-                                Encoded::File(crate::local::finish(&dir, call_type, encoder, fsync)?)
-                            }
-                            None => Encoded::Chunks(
-                                encoder
-                                    .finish_to_chunks()
-                                    .map_err(|source| BucketError::Encode { call_type, source })?,
-                            ),
-                        };
-                        Ok((rows, encoded))
-                    })
-                    .await?
+                    blocking(move || finish_file(thread, call_type, local)).await?
                 }
             };
             let bytes = encoded.bytes();
@@ -1291,11 +1266,35 @@ fn thread_error(format: FileFormat, source: std::io::Error) -> cdp_encode::Encod
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, BucketError> + Send + 'static,
 ) -> Result<T, BucketError> {
-    match tokio::task::spawn_blocking(work).await {
+    joined(tokio::task::spawn_blocking(work)).await
+}
+
+/// What blocking work spawned earlier gave; its panic goes on here.
+async fn joined<T>(task: tokio::task::JoinHandle<Result<T, BucketError>>) -> Result<T, BucketError> {
+    match task.await {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(e) => panic!("a blocking task was cancelled: {e}"),
     }
+}
+
+/// Waits for a file's thread to encode every call, then finishes the file: into a
+/// temporary file in the local directory `local` (with its fsync setting), or in
+/// memory for an object store. Blocking: run on the blocking pool.
+fn finish_file(
+    thread: EncoderThread,
+    call_type: CallType,
+    local: Option<(std::path::PathBuf, bool)>,
+) -> Result<(u64, Encoded), BucketError> {
+    let encoder = thread.into_encoder().map_err(|source| BucketError::Encode { call_type, source })?;
+    let rows = encoder.rows();
+    let encoded = match local {
+        Some((dir, fsync)) => Encoded::File(crate::local::finish(&dir, call_type, encoder, fsync)?),
+        None => Encoded::Chunks(
+            encoder.finish_to_chunks().map_err(|source| BucketError::Encode { call_type, source })?,
+        ),
+    };
+    Ok((rows, encoded))
 }
 #[cfg(test)]
 mod tests {
