@@ -790,10 +790,11 @@ impl Runner {
     /// The source is read on a task of its own ([`spawn_reader`]) that takes the rows
     /// in batches and maps each batch on a task of its own (decoding its rows in
     /// place, so their values are never copied); the run takes the batches' calls in
-    /// order and stamps, sends and counts them. Reading, mapping and sending go on at
-    /// the same time on every core, while at most [`READ_AHEAD_BATCHES`] batches of
-    /// [`READ_BATCH_ROWS`] rows are held. Rows keep their order; dropping the run
-    /// aborts the reader, which cancels the query.
+    /// order and stamps them (one clock read per batch), sends and counts them.
+    /// Reading, mapping and sending go on at the same time on every core, while at
+    /// most [`READ_AHEAD_BATCHES`] batches of [`READ_BATCH_ROWS`] rows are held.
+    /// Rows keep their order; dropping the run aborts the reader, which cancels the
+    /// query.
     async fn deliver(
         &self,
         rows: cdp_source::RowStream,
@@ -803,11 +804,15 @@ impl Runner {
     ) -> Result<(), RunError> {
         let mut reader = spawn_reader(rows, mapper, RecordCap::new(self.max_records));
         while let Some(mapped) = reader.batches.recv().await {
-            for item in mapped.rows().await {
+            let rows = mapped.rows().await;
+            // One clock read per batch: its calls are received together, at the time
+            // the run takes them from the reader.
+            let received_at = self.clock.now();
+            for item in rows {
                 match item {
                     ReadRow::Call { row_number, mut call } => {
                         tally.rows_read += 1;
-                        call.stamp_received(self.clock.now());
+                        call.stamp_received(received_at);
                         let rejections = destination.send(Delivery { row_number, call }).await?;
                         tally.calls_delivered += 1;
                         tally.rejected(rejections);
