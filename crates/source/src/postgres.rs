@@ -4,6 +4,7 @@
 mod decode;
 mod numeric;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls};
 
 use self::decode::{Decoder, RawField};
+use self::numeric::write_numeric;
 use crate::error::BoxError;
 use crate::stream::{RawRows, RowBatch, RowRef, RowsInPlace};
 use crate::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT, RowStream, Source, SourceError};
@@ -464,6 +466,7 @@ impl Source for PostgresSource {
             rows_read: 0,
             done: false,
             values: Vec::new(),
+            decimals: Decimals::default(),
         };
         Ok(RowStream::in_place(self.context.name.clone(), columns, rows))
     }
@@ -753,6 +756,20 @@ struct PostgresRows {
     /// The values of the row being lent, emptied between rows (kept for its
     /// allocation).
     values: Vec<Value<'static>>,
+    /// The text of the row's `numeric` values, which its values borrow.
+    decimals: Decimals,
+}
+
+/// The decimal text of one row's `numeric` columns, written into one buffer kept
+/// from row to row (so that a decimal costs no allocation of its own); the row's
+/// [`Value::Decimal`]s borrow it.
+#[derive(Debug, Default)]
+struct Decimals {
+    /// The text of every numeric value of the row, one after the other.
+    text: String,
+    /// For each numeric column in column order: where its text is in `text`, or why
+    /// its value is not a numeric (a NULL has an empty span).
+    spans: Vec<Result<std::ops::Range<usize>, String>>,
 }
 
 /// How the rows of one result decode: a decoder per column, and what a row error
@@ -765,19 +782,52 @@ struct RowDecoding {
 }
 
 impl RowDecoding {
+    /// Writes the decimal text of the `numeric` columns of `row` into `decimals`,
+    /// for [`RowDecoding::decode`] to borrow.
+    fn write_decimals(&self, row: &tokio_postgres::Row, decimals: &mut Decimals) {
+        decimals.text.clear();
+        decimals.spans.clear();
+        for (index, decoder) in self.decoders.iter().enumerate() {
+            if !matches!(decoder, Decoder::Numeric) {
+                continue;
+            }
+            let start = decimals.text.len();
+            let span = match row.try_get::<_, RawField<'_>>(index) {
+                Ok(RawField(Some(raw))) => {
+                    write_numeric(raw, &mut decimals.text).map(|()| start..decimals.text.len())
+                }
+                // NULL; a field that cannot be read is reported by `decode`.
+                _ => Ok(start..start),
+            };
+            decimals.spans.push(span);
+        }
+    }
+
     /// Converts one row, the `row`th of the result, into `values` (borrowing the
-    /// row's buffer); the first value that cannot be converted is the row's error.
+    /// row's buffer, and `decimals`, which [`RowDecoding::write_decimals`] filled from
+    /// the same row); the first value that cannot be converted is the row's error.
     fn decode<'r>(
         &self,
         row: &'r tokio_postgres::Row,
         row_number: u64,
+        decimals: &'r Decimals,
         values: &mut Vec<Value<'r>>,
     ) -> Result<(), SourceError> {
+        let mut spans = decimals.spans.iter();
         for (index, decoder) in self.decoders.iter().enumerate() {
-            let value = row
-                .try_get::<_, RawField<'_>>(index)
-                .map_err(|e| e.to_string())
-                .and_then(|raw| decoder.decode(raw.0));
+            let raw = row.try_get::<_, RawField<'_>>(index).map_err(|e| e.to_string());
+            let value = match decoder {
+                Decoder::Numeric => raw.and_then(|raw| match (raw.0, spans.next()) {
+                    (None, _) => Ok(Value::Null),
+                    (Some(_), Some(Ok(span))) => {
+                        Ok(Value::Decimal(Cow::Borrowed(&decimals.text[span.clone()])))
+                    }
+                    (Some(_), Some(Err(reason))) => Err(reason.clone()),
+                    // Not written by write_decimals: decode it here.
+                    (Some(raw), None) => decoder.decode(Some(raw)),
+                }),
+                _ => raw.and_then(|raw| decoder.decode(raw.0)),
+            };
             match value {
                 Ok(value) => values.push(value),
                 Err(reason) => {
@@ -814,13 +864,16 @@ impl RawRows for PostgresBatch {
     }
 
     fn visit(self: Box<Self>, first_row: u64, visit: &mut dyn FnMut(RowRef<'_, '_>)) {
-        let mut values = Vec::with_capacity(self.decoding.decoders.len());
+        let mut kept: Vec<Value<'static>> = Vec::with_capacity(self.decoding.decoders.len());
+        let mut decimals = Decimals::default();
         for (row, row_number) in self.rows.iter().zip(first_row + 1..) {
-            values = reuse(values);
-            match self.decoding.decode(row, row_number, &mut values) {
+            self.decoding.write_decimals(row, &mut decimals);
+            let mut values = reuse(std::mem::take(&mut kept));
+            match self.decoding.decode(row, row_number, &decimals, &mut values) {
                 Ok(()) => visit(Ok(&values)),
                 Err(e) => visit(Err(e)),
             }
+            kept = reuse(values);
         }
         if let Some(fatal) = self.fatal {
             visit(Err(fatal));
@@ -882,8 +935,9 @@ impl RowsInPlace for PostgresRows {
         match std::task::ready!(this.rows.as_mut().poll_next(cx)) {
             Some(Ok(row)) => {
                 this.rows_read += 1;
+                this.decoding.write_decimals(&row, &mut this.decimals);
                 let mut values = reuse(std::mem::take(&mut this.values));
-                match this.decoding.decode(&row, this.rows_read, &mut values) {
+                match this.decoding.decode(&row, this.rows_read, &this.decimals, &mut values) {
                     Ok(()) => visit(Ok(&values)),
                     Err(e) => visit(Err(e)),
                 }

@@ -77,21 +77,20 @@ pub(crate) fn write_numeric(raw: &[u8], out: &mut String) -> Result<(), String> 
             let text = four_digits(digit(d));
             // The first digit without its leading zeros.
             let first = if d == 0 { text.iter().position(|&ch| ch != b'0').unwrap_or(3) } else { 0 };
-            out.push_str(ascii(&text[first..]));
+            push_ascii(out, &text[first..]);
             d += 1;
         }
     }
     // The fraction: exactly dscale digits (the digits past the last are zeros).
     if dscale > 0 {
         out.push('.');
-        let end = out.len() + dscale as usize;
-        let mut written = 0;
-        while written < dscale {
-            out.push_str(ascii(&four_digits(digit(d))));
-            written += 4;
+        let mut left = dscale as usize;
+        while left > 0 {
+            let text = four_digits(digit(d));
+            push_ascii(out, &text[..left.min(4)]);
+            left = left.saturating_sub(4);
             d += 1;
         }
-        out.truncate(end);
     }
     debug_assert!(out.len() > start);
     Ok(())
@@ -106,9 +105,9 @@ fn special(out: &mut String, text: &str, ndigits: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// ASCII digits as text.
-fn ascii(digits: &[u8]) -> &str {
-    std::str::from_utf8(digits).unwrap_or_default()
+/// Appends ASCII digits.
+fn push_ascii(out: &mut String, digits: &[u8]) {
+    out.extend(digits.iter().map(|&b| char::from(b)));
 }
 
 /// The four decimal digits of a base-10,000 digit, most significant first.
