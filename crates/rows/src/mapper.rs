@@ -8,7 +8,7 @@ use cdp_calls::{
 use crate::decimal::decimal_id_text;
 use crate::message_id::IdHasher;
 use crate::plan::{Object, ObjectPlan, Plan, Rule, Scalar};
-use crate::render::{self, MAX_DEPTH, RenderError, push_i64, push_u64, push_value, text_object};
+use crate::render::{self, MAX_DEPTH, RenderError, TimeText, push_i64, push_u64, push_value, text_object};
 use crate::time::{row_timestamp, shown};
 use crate::{Columns, Row, RowError, RowErrorReason, SyncError, Value};
 
@@ -139,6 +139,8 @@ pub struct RowMapper {
     hasher: IdHasher,
     buf: Vec<u8>,
     scratch: Vec<u8>,
+    /// Per column, the text of the last timestamp written into an object.
+    times: Vec<TimeText>,
 }
 
 /// A failure inside a row: the column (index) at fault and why.
@@ -306,6 +308,7 @@ impl RowMapper {
             hasher,
             buf: Vec::with_capacity(1024),
             scratch: Vec::with_capacity(256),
+            times: vec![TimeText::default(); columns.len()],
         })
     }
 
@@ -527,11 +530,17 @@ impl RowMapper {
                         }));
                     }
                     let start = buf.len();
-                    match piece.rule {
-                        Rule::Any => push_value(buf, value, self.options.parse_json_text)
+                    match (piece.rule, value) {
+                        (Rule::Any, Value::Timestamp(t) | Value::TimestampWithoutZone(t)) => {
+                            match self.times.get_mut(piece.column) {
+                                Some(text) => text.push(buf, *t),
+                                None => TimeText::default().push(buf, *t),
+                            }
+                        }
+                        (Rule::Any, _) => push_value(buf, value, self.options.parse_json_text)
                             .map_err(|e| fault(render_fault(e)))?,
-                        Rule::Object(field) => push_object(buf, value, field).map_err(fault)?,
-                        Rule::ObjectTypeId => push_object_type_id(buf, value).map_err(fault)?,
+                        (Rule::Object(field), _) => push_object(buf, value, field).map_err(fault)?,
+                        (Rule::ObjectTypeId, _) => push_object_type_id(buf, value).map_err(fault)?,
                     }
                     let bytes = buf.len() - start;
                     if bytes > MAX_VALUE_BYTES {

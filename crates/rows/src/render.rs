@@ -1,7 +1,7 @@
 //! Writing [`Value`]s as JSON text, straight into a byte buffer.
 
 use base64::Engine as _;
-use cdp_calls::push_json_string;
+use cdp_calls::{Timestamp, push_json_string};
 
 use crate::Value;
 use crate::decimal::push_decimal_json;
@@ -53,6 +53,31 @@ pub(crate) fn push_f64(out: &mut Vec<u8>, v: f64) {
         out.extend_from_slice(b"\"Infinity\"");
     } else {
         out.extend_from_slice(b"\"-Infinity\"");
+    }
+}
+
+/// The text of the last timestamp written from one column, kept so that a column
+/// whose rows share an instant (rows written by one transaction, say) formats it once.
+/// Any instant is written exactly as [`push_value`] writes it: the text is reused only
+/// for the same instant.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TimeText {
+    /// The instant `text` holds, if any.
+    at: Option<Timestamp>,
+    text: [u8; 27],
+    len: usize,
+}
+
+impl TimeText {
+    /// Appends `at` as a quoted RFC 3339 string.
+    pub(crate) fn push(&mut self, out: &mut Vec<u8>, at: Timestamp) {
+        if self.at != Some(at) {
+            self.len = at.format_into(&mut self.text).len();
+            self.at = Some(at);
+        }
+        out.push(b'"');
+        out.extend_from_slice(&self.text[..self.len]);
+        out.push(b'"');
     }
 }
 
