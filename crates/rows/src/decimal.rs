@@ -230,26 +230,44 @@ fn push_number(out: &mut Vec<u8>, text: &str, p: &Parts<'_>) {
     }
 }
 
-/// Whether the text is a JSON number of the common plain shape (`-12.50`: no
-/// exponent, no superfluous leading zero) with at most 15 digits, which always fits.
+/// The longest text [`is_short_plain_json_number`] looks at: a plain number of at
+/// most this many characters has a magnitude within 10^±300.
+const SHORT_PLAIN_MAX: usize = 300;
+
+/// Whether the text is a JSON number of the common plain shape (`-12.50`,
+/// `0.10000000000000000000`: no exponent, no superfluous leading zero) of at most
+/// [`SHORT_PLAIN_MAX`] characters with at most 15 significant digits (zeros before
+/// the first and after the last other digit do not count), which always fits.
 fn is_short_plain_json_number(text: &[u8]) -> bool {
     let digits = text.strip_prefix(b"-").unwrap_or(text);
-    if digits.len() > 16 || digits.first() == Some(&b'.') || digits.last() == Some(&b'.') {
+    if digits.is_empty()
+        || digits.len() > SHORT_PLAIN_MAX
+        || digits.first() == Some(&b'.')
+        || digits.last() == Some(&b'.')
+    {
         return false;
     }
     if digits.len() > 1 && digits[0] == b'0' && digits[1] != b'.' {
         return false;
     }
-    let mut count = 0;
     let mut dots = 0;
+    // Positions among the digits of the first and the last significant digit.
+    let mut first = None;
+    let mut last = 0;
+    let mut position = 0usize;
     for &b in digits {
         match b {
-            b'0'..=b'9' => count += 1,
+            b'0' => position += 1,
+            b'1'..=b'9' => {
+                first.get_or_insert(position);
+                last = position;
+                position += 1;
+            }
             b'.' => dots += 1,
             _ => return false,
         }
     }
-    (1..=15).contains(&count) && dots <= 1
+    dots <= 1 && first.is_none_or(|first| last - first < 15)
 }
 
 /// Appends decimal text as JSON: a number when it fits exactly, else a string.
@@ -367,7 +385,37 @@ mod tests {
             assert!(!short || full, "{text:?}: the short path must only accept what the full rule does");
         }
         assert!(is_short_plain_json_number(b"-12.50"));
+        assert!(is_short_plain_json_number(b"0.10000000000000000000"));
+        assert!(is_short_plain_json_number(b"0.000"));
         assert!(!is_short_plain_json_number(b"1234567890123456"));
+        assert!(!is_short_plain_json_number(b"1.000000000000001"));
+    }
+
+    proptest::proptest! {
+        /// The short path accepts only what the full rule makes a number as given.
+        #[test]
+        fn the_short_path_never_disagrees(
+            neg in proptest::bool::ANY,
+            int in "[0-9]{0,20}",
+            frac in proptest::option::of("[0-9]{0,320}"),
+            zeros in 0usize..320,
+        ) {
+            let mut text = String::new();
+            if neg {
+                text.push('-');
+            }
+            text.push_str(&int);
+            if let Some(frac) = frac {
+                text.push('.');
+                text.push_str(&"0".repeat(zeros));
+                text.push_str(&frac);
+            }
+            let full = split(&text)
+                .is_some_and(|p| is_json_number(&p) && normalize(&p).is_some_and(|n| fits_json_number(&n)));
+            if is_short_plain_json_number(text.as_bytes()) {
+                proptest::prop_assert!(full, "{}", text);
+            }
+        }
     }
 
     #[test]
