@@ -76,8 +76,8 @@ pub(crate) fn write_numeric(raw: &[u8], out: &mut String) -> Result<(), String> 
         while d <= weight {
             let text = four_digits(digit(d));
             // The first digit without its leading zeros.
-            let first = if d == 0 { text.iter().position(|&ch| ch != b'0').unwrap_or(3) } else { 0 };
-            push_ascii(out, &text[first..]);
+            let first = if d == 0 { text.bytes().position(|ch| ch != b'0').unwrap_or(3) } else { 0 };
+            out.push_str(&text[first..]);
             d += 1;
         }
     }
@@ -86,8 +86,7 @@ pub(crate) fn write_numeric(raw: &[u8], out: &mut String) -> Result<(), String> 
         out.push('.');
         let mut left = dscale as usize;
         while left > 0 {
-            let text = four_digits(digit(d));
-            push_ascii(out, &text[..left.min(4)]);
+            out.push_str(&four_digits(digit(d))[..left.min(4)]);
             left = left.saturating_sub(4);
             d += 1;
         }
@@ -105,19 +104,31 @@ fn special(out: &mut String, text: &str, ndigits: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Appends ASCII digits.
-fn push_ascii(out: &mut String, digits: &[u8]) {
-    out.extend(digits.iter().map(|&b| char::from(b)));
-}
+/// `0000` to `9999`, four ASCII digits each, built at compile time.
+const FOUR_DIGITS: &str = {
+    const BYTES: [u8; 40_000] = {
+        let mut bytes = [0u8; 40_000];
+        let mut value = 0;
+        while value < 10_000 {
+            bytes[4 * value] = b'0' + (value / 1000) as u8;
+            bytes[4 * value + 1] = b'0' + (value / 100 % 10) as u8;
+            bytes[4 * value + 2] = b'0' + (value / 10 % 10) as u8;
+            bytes[4 * value + 3] = b'0' + (value % 10) as u8;
+            value += 1;
+        }
+        bytes
+    };
+    match std::str::from_utf8(&BYTES) {
+        Ok(text) => text,
+        Err(_) => panic!("ASCII digits are UTF-8"),
+    }
+};
 
-/// The four decimal digits of a base-10,000 digit, most significant first.
-fn four_digits(value: u16) -> [u8; 4] {
-    [
-        b'0' + (value / 1000) as u8,
-        b'0' + (value / 100 % 10) as u8,
-        b'0' + (value / 10 % 10) as u8,
-        b'0' + (value % 10) as u8,
-    ]
+/// The four decimal digits of a base-10,000 digit (at most 9,999), most significant
+/// first.
+fn four_digits(value: u16) -> &'static str {
+    let at = 4 * usize::from(value.min(9999));
+    &FOUR_DIGITS[at..at + 4]
 }
 
 #[cfg(test)]
@@ -158,6 +169,13 @@ mod tests {
         assert_eq!(text(&binary(0, NAN, 0, &[])).unwrap(), "NaN");
         assert_eq!(text(&binary(0, PINF, 0, &[])).unwrap(), "Infinity");
         assert_eq!(text(&binary(0, NINF, 0, &[])).unwrap(), "-Infinity");
+    }
+
+    #[test]
+    fn four_digits_table() {
+        for value in [0u16, 7, 42, 999, 1000, 1234, 9999] {
+            assert_eq!(four_digits(value), format!("{value:04}"));
+        }
     }
 
     #[test]
