@@ -530,3 +530,52 @@ async fn batches_decode_the_same_rows_and_row_errors_as_single_rows() {
     assert_eq!(batched.iter().filter(|row| row.is_err()).count(), 1000 / 7);
     assert!(batched[6].as_ref().unwrap_err().contains("row 7, column `v`"), "{:?}", batched[6]);
 }
+
+/// The decimal of a numeric column against the server's text of the same value (NULL
+/// against NULL; arrays element by element).
+fn decimal_is_server_text(got: &Value<'_>, server: &Value<'_>) -> bool {
+    match (got, server) {
+        (Value::Null, Value::Null) => true,
+        (Value::Decimal(got), Value::Text(server)) => got == server,
+        (Value::Array(got), Value::Array(server)) => {
+            got.len() == server.len() && got.iter().zip(server).all(|(g, s)| decimal_is_server_text(g, s))
+        }
+        _ => false,
+    }
+}
+
+/// Rows with several numeric columns (NULLs, NaN, long fractions and numerics in
+/// arrays among them) read one at a time and in batches: every decimal is the
+/// server's own text, whichever way the row is decoded.
+#[tokio::test]
+async fn several_numeric_columns_read_singly_and_in_batches_are_the_server_text() {
+    let source = postgres_source(PostgresOptions::new());
+    let sql = "SELECT a, a::text, b, b::text, c, c::text, ARRAY[a, b, c], ARRAY[a, b, c]::text[] \
+               FROM (SELECT (g / 7.0)::numeric AS a, \
+                            CASE WHEN g % 3 = 0 THEN NULL ELSE power(10::numeric, g % 40 - 20) END AS b, \
+                            CASE WHEN g % 5 = 0 THEN 'NaN'::numeric WHEN g % 5 = 1 THEN '-Infinity' \
+                                 ELSE (-g * 1.5)::numeric(20, 4) END AS c \
+                     FROM generate_series(1, 3000) g) x";
+    let check = |row: &[Value<'_>]| {
+        for pair in row.chunks(2) {
+            assert!(decimal_is_server_text(&pair[0], &pair[1]), "{pair:?}");
+        }
+    };
+    let mut stream = source.query(sql).await.unwrap();
+    let single: Vec<Vec<Value<'static>>> =
+        read_all(&mut stream).await.into_iter().map(|row| row.unwrap()).collect();
+    assert_eq!(single.len(), 3000);
+    single.iter().for_each(|row| check(row));
+
+    let mut stream = source.query(sql).await.unwrap();
+    let mut batched = Vec::new();
+    while let Some(batch) = stream.next_batch(100).await {
+        batch.for_each(|row| {
+            let row = row.unwrap();
+            check(row);
+            batched.push(row.iter().cloned().map(Value::into_owned).collect::<Vec<_>>());
+        });
+    }
+    assert_eq!(batched, single);
+    assert!(single.iter().any(|row| row[2] == Value::Null), "NULLs among the numerics");
+}
