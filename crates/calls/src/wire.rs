@@ -1,6 +1,7 @@
 //! The JSON wire form of a [`Call`]: reading (lenient where the spec says so, with
 //! structured errors), writing, and the exact size of the compact form.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -475,7 +476,7 @@ impl Call {
                 let start = out.len();
                 match written.iter().flatten().find(|(earlier, _)| *earlier == t) {
                     Some(&(_, at)) => out.extend_from_within(at..at + t.rfc3339_len()),
-                    None => t.push_rfc3339(out),
+                    None => push_time(out, t),
                 }
                 written[i] = Some((t, start));
                 out.push(b'"');
@@ -597,6 +598,27 @@ pub fn escaped_len(s: &str) -> usize {
             .sum::<usize>()
 }
 
+thread_local! {
+    /// The last instant [`push_time`] formatted on this thread, its text and length.
+    static LAST_TIME: Cell<Option<(Timestamp, [u8; 27], usize)>> = const { Cell::new(None) };
+}
+
+/// Appends the RFC 3339 text of `t` ([`Timestamp::push_rfc3339`]). Calls written one
+/// after the other often share an instant (a run stamps a batch of calls with one
+/// `receivedAt`): the text of the last instant formatted on the thread is kept and
+/// copied when the same instant comes again.
+fn push_time(out: &mut Vec<u8>, t: Timestamp) {
+    LAST_TIME.with(|last| match last.get() {
+        Some((at, text, len)) if at == t => out.extend_from_slice(&text[..len]),
+        _ => {
+            let mut text = [0u8; 27];
+            let len = t.format_into(&mut text).len();
+            out.extend_from_slice(&text[..len]);
+            last.set(Some((t, text, len)));
+        }
+    });
+}
+
 /// Appends `s` as a JSON string literal, escaped exactly as serde_json escapes it:
 /// `"` and `\\` with a backslash, `\n \r \t \b \f` by name, other control bytes as
 /// `\u00XX`, everything else as is.
@@ -700,6 +722,34 @@ mod tests {
         assert!(matches!(slot("integrations"), Slot::Integrations));
         for other in ["", "Type", "user_id", "contexts", "extra"] {
             assert!(matches!(slot(other), Slot::Extra), "{other}");
+        }
+    }
+
+    /// The text kept for the last instant is only ever reused for that instant:
+    /// runs of equal instants, alternating ones, and millisecond and microsecond
+    /// forms all come out as serde writes them.
+    #[test]
+    fn timestamps_written_one_after_another_are_each_their_own_text() {
+        let instants: Vec<Timestamp> = [
+            "2026-11-22T10:00:00Z",
+            "2026-11-22T10:00:00Z",
+            "2026-11-22T10:00:00.000001Z",
+            "2026-11-22T10:00:00Z",
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999Z",
+            "9999-12-31T23:59:59.999999Z",
+            "1969-12-31T23:59:59.999Z",
+        ]
+        .iter()
+        .map(|t| t.parse().unwrap())
+        .collect();
+        for (i, &t) in instants.iter().enumerate() {
+            let mut call = Call::parse_json(r#"{"type":"track","event":"E","userId":"u"}"#).unwrap();
+            call.stamp_received(t);
+            call.sent_at = Some(instants[(i + 3) % instants.len()]);
+            let mut out = Vec::new();
+            call.write_json(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&call).unwrap());
         }
     }
 }
