@@ -104,24 +104,27 @@ fn special(out: &mut String, text: &str, ndigits: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// `0000` to `9999`, four ASCII digits each, built at compile time.
-const FOUR_DIGITS: &str = {
-    const BYTES: [u8; 40_000] = {
-        let mut bytes = [0u8; 40_000];
-        let mut value = 0;
-        while value < 10_000 {
-            bytes[4 * value] = b'0' + (value / 1000) as u8;
-            bytes[4 * value + 1] = b'0' + (value / 100 % 10) as u8;
-            bytes[4 * value + 2] = b'0' + (value / 10 % 10) as u8;
-            bytes[4 * value + 3] = b'0' + (value % 10) as u8;
-            value += 1;
-        }
-        bytes
-    };
-    match std::str::from_utf8(&BYTES) {
-        Ok(text) => text,
-        Err(_) => panic!("ASCII digits are UTF-8"),
+/// `0000` to `9999`, four ASCII digits each, one after the other.
+const fn four_digit_bytes() -> [u8; 40_000] {
+    let mut bytes = [0u8; 40_000];
+    let mut value = 0;
+    while value < 10_000 {
+        bytes[4 * value] = b'0' + (value / 1000) as u8;
+        bytes[4 * value + 1] = b'0' + (value / 100 % 10) as u8;
+        bytes[4 * value + 2] = b'0' + (value / 10 % 10) as u8;
+        bytes[4 * value + 3] = b'0' + (value % 10) as u8;
+        value += 1;
     }
+    bytes
+}
+
+/// [`four_digit_bytes`], built at compile time.
+static FOUR_DIGIT_BYTES: [u8; 40_000] = four_digit_bytes();
+
+/// [`FOUR_DIGIT_BYTES`] as text (checked at compile time).
+static FOUR_DIGITS: &str = match std::str::from_utf8(&FOUR_DIGIT_BYTES) {
+    Ok(text) => text,
+    Err(_) => panic!("ASCII digits are UTF-8"),
 };
 
 /// The four decimal digits of a base-10,000 digit (at most 9,999), most significant
