@@ -212,4 +212,32 @@ mod tests {
         assert_eq!(render(Value::Int(0)), "0");
         assert_eq!(render(Value::Float(f64::NEG_INFINITY)), "\"-Infinity\"");
     }
+
+    /// The kept text is reused only for its own instant: a column's instants in any
+    /// order (runs of one, alternating, sub-second and whole-second forms) come out
+    /// as `push_value` writes each on its own.
+    #[test]
+    fn time_text_writes_each_instant_as_push_value_does() {
+        let instants: Vec<Timestamp> = [
+            "2026-11-22T10:00:00Z",
+            "2026-11-22T10:00:00Z",
+            "2026-11-22T10:00:00.000001Z",
+            "2026-11-22T10:00:00.5Z",
+            "2026-11-22T10:00:00Z",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999Z",
+            "9999-12-31T23:59:59.999999Z",
+            "1969-12-31T23:59:59.999Z",
+        ]
+        .iter()
+        .map(|t| t.parse().unwrap())
+        .collect();
+        let mut kept = TimeText::default();
+        for &t in &instants {
+            let (mut ours, mut plain) = (Vec::new(), Vec::new());
+            kept.push(&mut ours, t);
+            push_value(&mut plain, &Value::Timestamp(t), true).unwrap();
+            assert_eq!(String::from_utf8(ours).unwrap(), String::from_utf8(plain).unwrap());
+        }
+    }
 }
