@@ -68,7 +68,7 @@ pub use row::{Column, ColumnKind, RECEIVED_AT_COLUMN, Value, WarehouseRow};
 pub use semantic::SemanticEvent;
 pub use slug::{event_slug, push_event_slug};
 pub use stamp::corrected_timestamp;
-pub use time::{Timestamp, TimestampError};
+pub use time::{Timestamp, TimestampError, TimestampText};
 pub use validate::{MAX_CALL_BYTES, MAX_MESSAGE_ID_CHARS};
 pub use wire::{escaped_len as json_string_len, push_json_string};
 

@@ -202,6 +202,50 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// The RFC 3339 text of the last [`Timestamp`] written through it, kept so that a run
+/// of equal instants (calls stamped together, a column whose rows share an instant)
+/// is formatted once and copied after. Any instant comes out exactly as
+/// [`Timestamp::push_rfc3339`] writes it: the text is reused only for its own instant.
+///
+/// ```
+/// use cdp_calls::{Timestamp, TimestampText};
+///
+/// let mut last = TimestampText::default();
+/// let mut out = Vec::new();
+/// for text in ["2026-11-22T10:00:00Z", "2026-11-22T10:00:00Z", "2026-11-22T10:00:00.000001Z"] {
+///     last.push(&mut out, text.parse()?);
+///     out.push(b' ');
+/// }
+/// assert_eq!(out, b"2026-11-22T10:00:00.000Z 2026-11-22T10:00:00.000Z 2026-11-22T10:00:00.000001Z ");
+/// # Ok::<(), cdp_calls::TimestampError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimestampText {
+    /// The instant `text` holds, if any.
+    at: Option<Timestamp>,
+    text: [u8; 27],
+    len: usize,
+}
+
+impl TimestampText {
+    /// No instant written yet (the same as [`TimestampText::default`], usable in
+    /// constants).
+    pub const fn new() -> TimestampText {
+        TimestampText { at: None, text: [0; 27], len: 0 }
+    }
+
+    /// Appends the RFC 3339 UTC text of `at` to `out`, formatting it only when it is
+    /// not the instant written last.
+    #[inline]
+    pub fn push(&mut self, out: &mut Vec<u8>, at: Timestamp) {
+        if self.at != Some(at) {
+            self.len = at.format_into(&mut self.text).len();
+            self.at = Some(at);
+        }
+        out.extend_from_slice(&self.text[..self.len]);
+    }
+}
+
 impl fmt::Debug for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use crate::json::{compact_cow, json_kind, serialize_raw};
 use crate::scan::{Scanner, unescape};
-use crate::{Body, Call, CallError, CallType, Extra, JsonObject, Timestamp};
+use crate::{Body, Call, CallError, CallType, Extra, JsonObject, Timestamp, TimestampText};
 
 /// A scalar field as found, before its type is checked.
 enum Scalar<'a> {
@@ -599,23 +599,19 @@ pub fn escaped_len(s: &str) -> usize {
 }
 
 thread_local! {
-    /// The last instant [`push_time`] formatted on this thread, its text and length.
-    static LAST_TIME: Cell<Option<(Timestamp, [u8; 27], usize)>> = const { Cell::new(None) };
+    /// The last instant [`push_time`] wrote on this thread, and its text.
+    static LAST_TIME: Cell<TimestampText> = const { Cell::new(TimestampText::new()) };
 }
 
 /// Appends the RFC 3339 text of `t` ([`Timestamp::push_rfc3339`]). Calls written one
 /// after the other often share an instant (a run stamps a batch of calls with one
-/// `receivedAt`): the text of the last instant formatted on the thread is kept and
-/// copied when the same instant comes again.
+/// `receivedAt`): the text of the last instant written on the thread is copied when
+/// the same instant comes again ([`TimestampText`]).
 fn push_time(out: &mut Vec<u8>, t: Timestamp) {
-    LAST_TIME.with(|last| match last.get() {
-        Some((at, text, len)) if at == t => out.extend_from_slice(&text[..len]),
-        _ => {
-            let mut text = [0u8; 27];
-            let len = t.format_into(&mut text).len();
-            out.extend_from_slice(&text[..len]);
-            last.set(Some((t, text, len)));
-        }
+    LAST_TIME.with(|last| {
+        let mut text = last.get();
+        text.push(out, t);
+        last.set(text);
     });
 }
 

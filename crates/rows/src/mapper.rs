@@ -2,13 +2,13 @@
 
 use cdp_calls::{
     Alias, Body, Call, CallError, CallType, Extra, Group, Identify, JsonObject, Page, Screen, Timestamp,
-    Track,
+    TimestampText, Track,
 };
 
 use crate::decimal::decimal_id_text;
 use crate::message_id::IdHasher;
 use crate::plan::{Object, ObjectPlan, Plan, Rule, Scalar};
-use crate::render::{self, MAX_DEPTH, RenderError, TimeText, push_i64, push_u64, push_value, text_object};
+use crate::render::{self, MAX_DEPTH, RenderError, push_i64, push_time, push_u64, push_value, text_object};
 use crate::time::{row_timestamp, shown};
 use crate::{Columns, Row, RowError, RowErrorReason, SyncError, Value};
 
@@ -140,7 +140,7 @@ pub struct RowMapper {
     buf: Vec<u8>,
     scratch: Vec<u8>,
     /// Per column, the text of the last timestamp written into an object.
-    times: Vec<TimeText>,
+    times: Vec<TimestampText>,
 }
 
 /// A failure inside a row: the column (index) at fault and why.
@@ -308,7 +308,7 @@ impl RowMapper {
             hasher,
             buf: Vec::with_capacity(1024),
             scratch: Vec::with_capacity(256),
-            times: vec![TimeText::default(); columns.len()],
+            times: vec![TimestampText::default(); columns.len()],
         })
     }
 
@@ -533,8 +533,8 @@ impl RowMapper {
                     match (piece.rule, value) {
                         (Rule::Any, Value::Timestamp(t) | Value::TimestampWithoutZone(t)) => {
                             match self.times.get_mut(piece.column) {
-                                Some(text) => text.push(buf, *t),
-                                None => TimeText::default().push(buf, *t),
+                                Some(last) => push_time(buf, last, *t),
+                                None => push_time(buf, &mut TimestampText::default(), *t),
                             }
                         }
                         (Rule::Any, _) => push_value(buf, value, self.options.parse_json_text)
