@@ -66,8 +66,8 @@ pub enum DestinationError {
 
 /// Where the calls of a run go.
 ///
-/// The runner hands over calls one at a time with [`Destination::send`] (a
-/// destination batches them as it likes) and calls [`Destination::finish`] at the
+/// The runner hands over calls in order with [`Destination::send_all`] (by default
+/// [`Destination::send`] for each; a destination batches them as it likes) and calls [`Destination::finish`] at the
 /// end of the run, which delivers whatever is still buffered. A run succeeds only if
 /// both return `Ok`; calls refused for good come back as [`Rejection`]s and become
 /// row errors without failing the run. When the run fails, the runner calls
@@ -79,6 +79,23 @@ pub trait Destination: Send {
 
     /// Takes one call; may deliver a batch on the way.
     async fn send(&mut self, delivery: Delivery) -> Result<Vec<Rejection>, DestinationError>;
+
+    /// Takes calls in order, as [`Destination::send`] one after another does, and
+    /// hands what each call's sending refused to `sent` once it is taken. Stops at
+    /// the first error: the call that failed is not handed to `sent`, and the calls
+    /// after it are not taken. The default sends them one at a time; a destination
+    /// that needs no task per call (one that writes into a buffer) can take them in
+    /// one go.
+    async fn send_all(
+        &mut self,
+        deliveries: &mut (dyn Iterator<Item = Delivery> + Send),
+        sent: &mut (dyn FnMut(Vec<Rejection>) + Send),
+    ) -> Result<(), DestinationError> {
+        for delivery in deliveries {
+            sent(self.send(delivery).await?);
+        }
+        Ok(())
+    }
 
     /// Delivers what is buffered; the run is over.
     async fn finish(&mut self) -> Result<Vec<Rejection>, DestinationError>;

@@ -105,6 +105,24 @@ impl Destination for NdjsonDestination {
         Ok(Vec::new())
     }
 
+    /// Writes each call as [`NdjsonDestination::send`] does, without a task per call.
+    async fn send_all(
+        &mut self,
+        deliveries: &mut (dyn Iterator<Item = Delivery> + Send),
+        sent: &mut (dyn FnMut(Vec<Rejection>) + Send),
+    ) -> Result<(), DestinationError> {
+        for delivery in deliveries {
+            delivery.call.write_json(&mut self.buffer);
+            self.buffer.push(b'\n');
+            drop(delivery);
+            if self.buffer.len() >= WRITE_AT_BYTES {
+                self.write_buffer().await?;
+            }
+            sent(Vec::new());
+        }
+        Ok(())
+    }
+
     async fn finish(&mut self) -> Result<Vec<Rejection>, DestinationError> {
         self.write_buffer().await?;
         if let Err(e) = self.out.flush().await {
@@ -116,5 +134,45 @@ impl Destination for NdjsonDestination {
             return Err(self.io(e));
         }
         Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cdp_calls::Call;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn calls_sent_together_are_the_lines_of_calls_sent_one_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let calls: Vec<Delivery> = (1..=20_000)
+            .map(|n| Delivery {
+                row_number: n,
+                call: Call::identify(format!("user \"{n}\" {}", "x".repeat(60))).with_message_id("m"),
+            })
+            .collect();
+        let one_at_a_time = dir.path().join("one.ndjson");
+        let mut out = NdjsonDestination::open("one", &one_at_a_time).await.unwrap();
+        for delivery in calls.clone() {
+            assert!(out.send(delivery).await.unwrap().is_empty());
+        }
+        out.finish().await.unwrap();
+        let together = dir.path().join("together.ndjson");
+        let mut out = NdjsonDestination::open("together", &together).await.unwrap();
+        let mut sent = 0;
+        let mut count = |rejections: Vec<Rejection>| {
+            assert!(rejections.is_empty());
+            sent += 1;
+        };
+        // Two goes over ~2.5 MB: the buffer is written during each and in between.
+        let mut deliveries = calls.into_iter();
+        out.send_all(&mut deliveries.by_ref().take(7_000), &mut count).await.unwrap();
+        out.send_all(&mut deliveries, &mut count).await.unwrap();
+        out.finish().await.unwrap();
+        assert_eq!(sent, 20_000);
+        let text = std::fs::read_to_string(&together).unwrap();
+        assert_eq!(text.lines().count(), 20_000);
+        assert_eq!(text, std::fs::read_to_string(&one_at_a_time).unwrap());
     }
 }

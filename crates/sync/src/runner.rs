@@ -790,7 +790,9 @@ impl Runner {
     /// The source is read on a task of its own ([`spawn_reader`]) that takes the rows
     /// in batches and maps each batch on a task of its own (decoding its rows in
     /// place, so their values are never copied); the run takes the batches' calls in
-    /// order and stamps them (one clock read per batch), sends and counts them.
+    /// order and stamps them (one clock read per batch), sends the calls between two
+    /// rows that are not calls in one go ([`Destination::send_all`]: no task per
+    /// call) and counts them.
     /// Reading, mapping and sending go on at the same time on every core, while at
     /// most [`READ_AHEAD_BATCHES`] batches of [`READ_BATCH_ROWS`] rows are held.
     /// Rows keep their order; dropping the run aborts the reader, which cancels the
@@ -804,19 +806,19 @@ impl Runner {
     ) -> Result<(), RunError> {
         let mut reader = spawn_reader(rows, mapper, RecordCap::new(self.max_records));
         while let Some(mapped) = reader.batches.recv().await {
-            let rows = mapped.rows().await;
+            let MappedRows { mut calls, others } = mapped.rows().await;
             // One clock read per batch: its calls are received together, at the time
             // the run takes them from the reader.
             let received_at = self.clock.now();
-            for item in rows {
+            for delivery in &mut calls {
+                delivery.call.stamp_received(received_at);
+            }
+            let mut calls = calls.into_iter();
+            let mut taken = 0;
+            for (calls_before, item) in others {
+                send_calls(&mut calls.by_ref().take(calls_before - taken), destination, tally).await?;
+                taken = calls_before;
                 match item {
-                    ReadRow::Call { row_number, mut call } => {
-                        tally.rows_read += 1;
-                        call.stamp_received(received_at);
-                        let rejections = destination.send(Delivery { row_number, call }).await?;
-                        tally.calls_delivered += 1;
-                        tally.rejected(rejections);
-                    }
                     ReadRow::Unmapped(error) => {
                         tally.rows_read += 1;
                         tally.row_error(error);
@@ -837,6 +839,7 @@ impl Runner {
                     ReadRow::Capped(reached) => return Err(reached.into()),
                 }
             }
+            send_calls(&mut calls, destination, tally).await?;
             tally.publish();
         }
         reader.finished().await;
@@ -1523,10 +1526,30 @@ const READ_BATCH_ROWS: usize = 512;
 /// bounds the rows in flight between reading and sending.
 const READ_AHEAD_BATCHES: usize = 4;
 
-/// One row as the reader hands it over, in order.
+/// Sends `calls` in order, counting each one read and, once taken, delivered (less
+/// what the destination refused); the call whose sending failed is counted read.
+async fn send_calls(
+    calls: &mut (dyn Iterator<Item = Delivery> + Send),
+    destination: &mut dyn Destination,
+    tally: &mut Tally,
+) -> Result<(), RunError> {
+    let sent = {
+        let mut sent = |rejections| {
+            tally.rows_read += 1;
+            tally.calls_delivered += 1;
+            tally.rejected(rejections);
+        };
+        destination.send_all(calls, &mut sent).await
+    };
+    if let Err(error) = sent {
+        tally.rows_read += 1;
+        return Err(error.into());
+    }
+    Ok(())
+}
+
+/// A row that did not become a call, as the reader hands it over.
 enum ReadRow {
-    /// The row's call, to stamp and send.
-    Call { row_number: u64, call: Call },
     /// The row could not become a call.
     Unmapped(RowError),
     /// The source could not read the row ([`SourceError::is_row_error`]).
@@ -1537,6 +1560,13 @@ enum ReadRow {
     Capped(CapReached),
 }
 
+/// A mapped batch: the calls of its rows, in order, and the rows that are not calls,
+/// each with the number of the batch's calls that come before it.
+struct MappedRows {
+    calls: Vec<Delivery>,
+    others: Vec<(usize, ReadRow)>,
+}
+
 /// Decodes and maps a batch of rows whose first row is `first_row_number`, in
 /// order: its first `admitted` items, then `capped` if the cap stopped the batch.
 fn map_batch(
@@ -1545,40 +1575,47 @@ fn map_batch(
     first_row_number: u64,
     admitted: usize,
     capped: Option<CapReached>,
-) -> Vec<ReadRow> {
-    let mut mapped = Vec::with_capacity(admitted + 1);
+) -> MappedRows {
+    let mut calls = Vec::with_capacity(admitted);
+    let mut others = Vec::new();
     let mut row_number = first_row_number;
     batch.for_each(|row| {
-        if mapped.len() >= admitted {
+        if calls.len() + others.len() >= admitted {
             return;
         }
-        mapped.push(match row {
+        let other = match row {
             Ok(values) => match mapper.map_values(row_number, values) {
-                Ok(call) => ReadRow::Call { row_number, call },
-                Err(error) => ReadRow::Unmapped(error),
+                Ok(call) => {
+                    calls.push(Delivery { row_number, call });
+                    None
+                }
+                Err(error) => Some(ReadRow::Unmapped(error)),
             },
-            Err(error) if error.is_row_error() => ReadRow::Unreadable { row_number, error },
-            Err(error) => ReadRow::Failed(error),
-        });
+            Err(error) if error.is_row_error() => Some(ReadRow::Unreadable { row_number, error }),
+            Err(error) => Some(ReadRow::Failed(error)),
+        };
+        if let Some(other) = other {
+            others.push((calls.len(), other));
+        }
         row_number += 1;
     });
-    mapped.extend(capped.map(ReadRow::Capped));
-    mapped
+    others.extend(capped.map(|reached| (calls.len(), ReadRow::Capped(reached))));
+    MappedRows { calls, others }
 }
 
 /// A batch being mapped on a task of its own; the task is aborted if the batch is
 /// dropped before it is taken.
-struct MappedBatch(tokio::task::JoinHandle<Vec<ReadRow>>);
+struct MappedBatch(tokio::task::JoinHandle<MappedRows>);
 
 impl MappedBatch {
     /// The batch's rows, in order, once mapped. A panic while mapping is the run's
     /// panic, as it was when the run mapped the rows itself.
-    async fn rows(mut self) -> Vec<ReadRow> {
+    async fn rows(mut self) -> MappedRows {
         match (&mut self.0).await {
             Ok(rows) => rows,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             // Only a runtime shutting down cancels the task: nothing is left to run.
-            Err(_) => Vec::new(),
+            Err(_) => MappedRows { calls: Vec::new(), others: Vec::new() },
         }
     }
 }
@@ -1665,4 +1702,83 @@ fn spawn_reader(mut rows: cdp_source::RowStream, mapper: RowMapper, mut cap: Rec
         );
     });
     Reader { batches, task: Some(task) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes calls one at a time (the trait's default `send_all`), refusing the calls
+    /// of `refuse` and failing at the call of row `fail_at`.
+    struct Picky {
+        taken: Vec<u64>,
+        refuse: Vec<u64>,
+        fail_at: u64,
+    }
+
+    #[async_trait::async_trait]
+    impl Destination for Picky {
+        fn name(&self) -> &str {
+            "picky"
+        }
+
+        async fn send(&mut self, delivery: Delivery) -> Result<Vec<Rejection>, DestinationError> {
+            let row_number = delivery.row_number;
+            self.taken.push(row_number);
+            if row_number == self.fail_at {
+                return Err(DestinationError::Io {
+                    destination: "picky".into(),
+                    path: "-".into(),
+                    source: std::io::Error::other("refused"),
+                });
+            }
+            let refused = self.refuse.contains(&row_number).then(|| Rejection {
+                row_number,
+                message_id: delivery.call.message_id.clone(),
+                status: None,
+                message: "no".into(),
+            });
+            Ok(refused.into_iter().collect())
+        }
+
+        async fn finish(&mut self) -> Result<Vec<Rejection>, DestinationError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn tally(dir: &std::path::Path) -> Tally {
+        let counters = Counters {
+            run: 1,
+            started_at: Timestamp::from_secs(0).unwrap(),
+            rows_read: AtomicU64::new(0),
+            calls_delivered: AtomicU64::new(0),
+            row_errors: AtomicU64::new(0),
+        };
+        Tally::new(dir.join("errors.csv"), Arc::new(counters))
+    }
+
+    #[tokio::test]
+    async fn calls_sent_together_are_counted_as_one_at_a_time_up_to_the_call_that_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut tally = tally(dir.path());
+        let mut picky = Picky { taken: Vec::new(), refuse: vec![2], fail_at: 3 };
+        let mut calls = (1..=4).map(|row_number| Delivery { row_number, call: Call::identify("u") });
+        let sent = send_calls(&mut calls, &mut picky, &mut tally).await;
+        assert!(matches!(sent, Err(RunError::Destination(_))), "{sent:?}");
+        assert_eq!(picky.taken, [1, 2, 3], "nothing is taken past the failure");
+        assert_eq!(calls.next().map(|d| d.row_number), Some(4));
+        // Read: the three taken; delivered: 1 and 2, less 2 refused; 3 failed.
+        assert_eq!((tally.rows_read, tally.calls_delivered, tally.row_errors), (3, 1, 1));
+
+        let mut picky = Picky { taken: Vec::new(), refuse: vec![], fail_at: 0 };
+        let mut tally = self::tally(dir.path());
+        send_calls(
+            &mut (5..=6).map(|row_number| Delivery { row_number, call: Call::identify("u") }),
+            &mut picky,
+            &mut tally,
+        )
+        .await
+        .unwrap();
+        assert_eq!((tally.rows_read, tally.calls_delivered, tally.row_errors), (2, 2, 0));
+    }
 }
