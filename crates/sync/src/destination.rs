@@ -80,18 +80,18 @@ pub trait Destination: Send {
     /// Takes one call; may deliver a batch on the way.
     async fn send(&mut self, delivery: Delivery) -> Result<Vec<Rejection>, DestinationError>;
 
-    /// Takes calls in order, as [`Destination::send`] one after another does, and
-    /// hands what each call's sending refused to `sent` once it is taken. Stops at
-    /// the first error: the call that failed is not handed to `sent`, and the calls
-    /// after it are not taken. The default sends them one at a time; a destination
-    /// that needs no task per call (one that writes into a buffer) can take them in
-    /// one go.
+    /// Takes the calls of `deliveries` in order (leaving `None` in their place), as
+    /// [`Destination::send`] one after another does, and hands what each call's
+    /// sending refused to `sent` once it is taken. Stops at the first error: the call
+    /// that failed is not handed to `sent`, and the calls after it are not taken. The
+    /// default sends them one at a time; a destination that needs no task per call
+    /// (one that writes into a buffer) can take them in one go.
     async fn send_all(
         &mut self,
-        deliveries: &mut (dyn Iterator<Item = Delivery> + Send),
+        deliveries: &mut [Option<Delivery>],
         sent: &mut (dyn FnMut(Vec<Rejection>) + Send),
     ) -> Result<(), DestinationError> {
-        for delivery in deliveries {
+        for delivery in deliveries.iter_mut().filter_map(Option::take) {
             sent(self.send(delivery).await?);
         }
         Ok(())

@@ -108,13 +108,15 @@ impl Destination for NdjsonDestination {
     /// Writes each call as [`NdjsonDestination::send`] does, without a task per call.
     async fn send_all(
         &mut self,
-        deliveries: &mut (dyn Iterator<Item = Delivery> + Send),
+        deliveries: &mut [Option<Delivery>],
         sent: &mut (dyn FnMut(Vec<Rejection>) + Send),
     ) -> Result<(), DestinationError> {
-        for delivery in deliveries {
+        for slot in deliveries {
+            let Some(delivery) = slot else { continue };
             delivery.call.write_json(&mut self.buffer);
             self.buffer.push(b'\n');
-            drop(delivery);
+            // Dropped where it is, not moved out first.
+            *slot = None;
             if self.buffer.len() >= WRITE_AT_BYTES {
                 self.write_buffer().await?;
             }
@@ -166,9 +168,11 @@ mod tests {
             sent += 1;
         };
         // Two goes over ~2.5 MB: the buffer is written during each and in between.
-        let mut deliveries = calls.into_iter();
-        out.send_all(&mut deliveries.by_ref().take(7_000), &mut count).await.unwrap();
-        out.send_all(&mut deliveries, &mut count).await.unwrap();
+        let mut deliveries: Vec<_> = calls.into_iter().map(Some).collect();
+        let (first, rest) = deliveries.split_at_mut(7_000);
+        out.send_all(first, &mut count).await.unwrap();
+        out.send_all(rest, &mut count).await.unwrap();
+        assert!(deliveries.iter().all(Option::is_none), "every call is taken");
         out.finish().await.unwrap();
         assert_eq!(sent, 20_000);
         let text = std::fs::read_to_string(&together).unwrap();

@@ -810,13 +810,12 @@ impl Runner {
             // One clock read per batch: its calls are received together, at the time
             // the run takes them from the reader.
             let received_at = self.clock.now();
-            for delivery in &mut calls {
+            for delivery in calls.iter_mut().flatten() {
                 delivery.call.stamp_received(received_at);
             }
-            let mut calls = calls.into_iter();
             let mut taken = 0;
             for (calls_before, item) in others {
-                send_calls(&mut calls.by_ref().take(calls_before - taken), destination, tally).await?;
+                send_calls(&mut calls[taken..calls_before], destination, tally).await?;
                 taken = calls_before;
                 match item {
                     ReadRow::Unmapped(error) => {
@@ -839,7 +838,7 @@ impl Runner {
                     ReadRow::Capped(reached) => return Err(reached.into()),
                 }
             }
-            send_calls(&mut calls, destination, tally).await?;
+            send_calls(&mut calls[taken..], destination, tally).await?;
             tally.publish();
         }
         reader.finished().await;
@@ -1529,7 +1528,7 @@ const READ_AHEAD_BATCHES: usize = 4;
 /// Sends `calls` in order, counting each one read and, once taken, delivered (less
 /// what the destination refused); the call whose sending failed is counted read.
 async fn send_calls(
-    calls: &mut (dyn Iterator<Item = Delivery> + Send),
+    calls: &mut [Option<Delivery>],
     destination: &mut dyn Destination,
     tally: &mut Tally,
 ) -> Result<(), RunError> {
@@ -1560,10 +1559,11 @@ enum ReadRow {
     Capped(CapReached),
 }
 
-/// A mapped batch: the calls of its rows, in order, and the rows that are not calls,
-/// each with the number of the batch's calls that come before it.
+/// A mapped batch: the calls of its rows, in order (each `None` once sent), and the
+/// rows that are not calls, each with the number of the batch's calls that come
+/// before it.
 struct MappedRows {
-    calls: Vec<Delivery>,
+    calls: Vec<Option<Delivery>>,
     others: Vec<(usize, ReadRow)>,
 }
 
@@ -1586,7 +1586,7 @@ fn map_batch(
         let other = match row {
             Ok(values) => match mapper.map_values(row_number, values) {
                 Ok(call) => {
-                    calls.push(Delivery { row_number, call });
+                    calls.push(Some(Delivery { row_number, call }));
                     None
                 }
                 Err(error) => Some(ReadRow::Unmapped(error)),
@@ -1762,18 +1762,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut tally = tally(dir.path());
         let mut picky = Picky { taken: Vec::new(), refuse: vec![2], fail_at: 3 };
-        let mut calls = (1..=4).map(|row_number| Delivery { row_number, call: Call::identify("u") });
+        let mut calls: Vec<_> =
+            (1..=4).map(|row_number| Some(Delivery { row_number, call: Call::identify("u") })).collect();
         let sent = send_calls(&mut calls, &mut picky, &mut tally).await;
         assert!(matches!(sent, Err(RunError::Destination(_))), "{sent:?}");
         assert_eq!(picky.taken, [1, 2, 3], "nothing is taken past the failure");
-        assert_eq!(calls.next().map(|d| d.row_number), Some(4));
+        assert_eq!(calls.iter().flatten().map(|d| d.row_number).collect::<Vec<_>>(), [4]);
         // Read: the three taken; delivered: 1 and 2, less 2 refused; 3 failed.
         assert_eq!((tally.rows_read, tally.calls_delivered, tally.row_errors), (3, 1, 1));
 
         let mut picky = Picky { taken: Vec::new(), refuse: vec![], fail_at: 0 };
         let mut tally = self::tally(dir.path());
         send_calls(
-            &mut (5..=6).map(|row_number| Delivery { row_number, call: Call::identify("u") }),
+            &mut (5..=6)
+                .map(|row_number| Some(Delivery { row_number, call: Call::identify("u") }))
+                .collect::<Vec<_>>(),
             &mut picky,
             &mut tally,
         )
