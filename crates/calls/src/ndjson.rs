@@ -431,21 +431,7 @@ fn read_blocks<R: Read>(
             match read_some(&mut input, &mut block, step) {
                 Ok(0) => at_end = true,
                 Ok(_) => {}
-                Err(error) => {
-                    // The lines ended so far are handed out first; the one being read
-                    // is the one that failed, as with `CallReader`.
-                    let ended = memchr::memrchr(b'\n', &block).map_or(0, |i| i + 1);
-                    let lines = count_lines(&block[..ended]);
-                    if ended > 0 {
-                        block.truncate(ended);
-                        if hand_out(std::mem::take(&mut block), line, jobs, order).is_err() {
-                            return;
-                        }
-                    }
-                    let failed = LineError { line: line + lines, kind: LineErrorKind::Io(error) };
-                    let _ = send_ready(order, failed);
-                    return;
-                }
+                Err(error) => return fail(block, line, error, jobs, order),
             }
         }
         if block.is_empty() {
@@ -476,10 +462,8 @@ fn read_blocks<R: Read>(
                         Ok(0) => at_end = true,
                         Ok(_) if memchr::memchr(b'\n', &block[from..]).is_some() => break,
                         Ok(_) => {}
-                        Err(error) => {
-                            let _ = send_ready(order, LineError { line, kind: LineErrorKind::Io(error) });
-                            return;
-                        }
+                        // The read may have ended the long line before failing.
+                        Err(error) => return fail(block, line, error, jobs, order),
                     }
                 }
                 if block.len() <= MAX_LINE_BYTES || memchr::memchr(b'\n', &block).is_some() {
@@ -511,6 +495,27 @@ fn read_blocks<R: Read>(
             }
         }
     }
+}
+
+/// Ends the reading on a read error: the lines of `block` (the first numbered `line`)
+/// that ended before it are handed out first, and the line being read is the one
+/// that failed, as with [`CallReader`].
+fn fail(
+    mut block: Vec<u8>,
+    line: u64,
+    error: io::Error,
+    jobs: &SyncSender<Job>,
+    order: &SyncSender<Ordered>,
+) {
+    let ended = memchr::memrchr(b'\n', &block).map_or(0, |i| i + 1);
+    let lines = count_lines(&block[..ended]);
+    if ended > 0 {
+        block.truncate(ended);
+        if hand_out(block, line, jobs, order).is_err() {
+            return;
+        }
+    }
+    let _ = send_ready(order, LineError { line: line + lines, kind: LineErrorKind::Io(error) });
 }
 
 /// Hands a block of lines to the workers, and its place in the order to the reader.
